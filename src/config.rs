@@ -1,0 +1,214 @@
+//! Reading a flow config: raw TOML first, then each `[[stage]]` built into a
+//! [`Pipeline`] through the registry, with errors that name the file, the stage and the
+//! key.
+
+use crate::pipeline::{ConfiguredStage, Pipeline};
+use crate::stage::{StageKeys, StageRegistry};
+use std::path::{Path, PathBuf};
+
+/// A config that cannot be used. The message names the file, the stage (1-based, with
+/// its type) and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: not valid TOML: {message}")]
+    Syntax { file: PathBuf, message: String },
+    #[error("{file}: key `{key}`: {problem}")]
+    TopLevel {
+        file: PathBuf,
+        key: String,
+        problem: String,
+    },
+    #[error("{file}: stage {index} ({stage_type}): key `{key}`: {problem}")]
+    Stage {
+        file: PathBuf,
+        index: usize,
+        stage_type: String,
+        key: String,
+        problem: String,
+    },
+}
+
+/// Top-level keys a config may hold.
+const TOP_LEVEL_KEYS: &[&str] = &["stage"];
+
+/// Loads and validates a config file with the built-in stages.
+pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
+    load_with(path, &StageRegistry::builtin())
+}
+
+/// Loads and validates a config file with the stages of `registry`.
+pub fn load_with(path: &Path, registry: &StageRegistry) -> Result<Pipeline, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, path, base, registry)
+}
+
+/// Validates config text; `file` is used in messages, `base_dir` for relative paths.
+pub fn parse(
+    text: &str,
+    file: &Path,
+    base_dir: &Path,
+    registry: &StageRegistry,
+) -> Result<Pipeline, ConfigError> {
+    let top: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            file: file.to_path_buf(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+    let top_err = |key: &str, problem: String| ConfigError::TopLevel {
+        file: file.to_path_buf(),
+        key: key.to_string(),
+        problem,
+    };
+    if let Some(k) = top.keys().find(|k| !TOP_LEVEL_KEYS.contains(&k.as_str())) {
+        return Err(top_err(
+            k,
+            "unknown key (a config holds [[stage]] tables)".into(),
+        ));
+    }
+    let tables = match top.get("stage") {
+        None => Vec::new(),
+        Some(toml::Value::Array(items)) => items.clone(),
+        Some(_) => {
+            return Err(top_err(
+                "stage",
+                "must be an array of tables: write [[stage]]".into(),
+            ));
+        }
+    };
+    let mut stages = Vec::with_capacity(tables.len());
+    for (i, item) in tables.into_iter().enumerate() {
+        let index = i + 1;
+        let stage_err = |stage_type: &str, key: &str, problem: String| ConfigError::Stage {
+            file: file.to_path_buf(),
+            index,
+            stage_type: stage_type.to_string(),
+            key: key.to_string(),
+            problem,
+        };
+        let toml::Value::Table(mut table) = item else {
+            return Err(stage_err("?", "stage", "must be a table".into()));
+        };
+        let stage_type = match table.remove("type") {
+            Some(toml::Value::String(t)) => t,
+            Some(_) => return Err(stage_err("?", "type", "must be a string".into())),
+            None => {
+                return Err(stage_err(
+                    "?",
+                    "type",
+                    "is required: the stage's type".into(),
+                ));
+            }
+        };
+        let Some(builder) = registry.get(&stage_type) else {
+            let known: Vec<&str> = registry.names().collect();
+            return Err(stage_err(
+                &stage_type,
+                "type",
+                format!("unknown stage type; known types: {}", known.join(", ")),
+            ));
+        };
+        let mut keys = StageKeys::new(table, base_dir);
+        let stage =
+            builder(&mut keys).map_err(|e| stage_err(&stage_type, &e.key, e.problem.clone()))?;
+        keys.finish()
+            .map_err(|e| stage_err(&stage_type, &e.key, e.problem.clone()))?;
+        stages.push(ConfiguredStage {
+            label: format!("stage {index} ({stage_type})"),
+            stage_type,
+            stage,
+        });
+    }
+    Ok(Pipeline::new(stages))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Result<Pipeline, ConfigError> {
+        parse(
+            text,
+            Path::new("flow.toml"),
+            Path::new("."),
+            &StageRegistry::builtin(),
+        )
+    }
+
+    #[test]
+    fn an_empty_file_means_no_stages() {
+        assert_eq!(load_str("").unwrap().len(), 0);
+    }
+
+    #[test]
+    fn stages_are_built_in_order() {
+        let p = load_str(
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"X-A\"\nvalue = \"1\"\n\n[[stage]]\ntype = \"stamp_header\"\nname = \"X-B\"\nmode = \"remove\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.len(), 2);
+    }
+
+    #[test]
+    fn an_unknown_type_names_the_file_stage_and_key() {
+        let e = load_str("[[stage]]\ntype = \"nope\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("flow.toml: stage 1 (nope): key `type`: unknown stage type"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_file_stage_and_key() {
+        let e = load_str(
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"X-A\"\nvalue = \"1\"\nvalu = \"2\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "flow.toml: stage 1 (stamp_header): key `valu`: unknown key for this stage"
+        );
+    }
+
+    #[test]
+    fn a_forbidden_header_is_a_load_error_naming_the_key() {
+        let e =
+            load_str("[[stage]]\ntype = \"stamp_header\"\nname = \"Received\"\nvalue = \"x\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.starts_with("flow.toml: stage 1 (stamp_header): key `name`: Received is an identity"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_and_bad_toml_and_unknown_top_level_keys_are_errors() {
+        let e = load_str("[[stage]]\ntype = \"stamp_header\"\nname = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key `name`: must be a string, found integer"),
+            "{e}"
+        );
+        assert!(matches!(
+            load_str("[[stage]\n"),
+            Err(ConfigError::Syntax { .. })
+        ));
+        let e = load_str("stages = []\n").unwrap_err().to_string();
+        assert!(e.contains("key `stages`: unknown key"), "{e}");
+    }
+}

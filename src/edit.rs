@@ -1,0 +1,491 @@
+//! The message editor: stages queue edits against the parsed original, and the output is
+//! built as the original's untouched byte ranges plus the new bytes, never as a
+//! re-serialized message. Every byte no edit names stays identical.
+
+use crate::header_field::{self, FieldError};
+use crate::mime_tree::{MimeTree, PartId};
+use std::io::{self, Write};
+use std::ops::Range;
+
+/// A change to one header block (the message's when `part` is 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderOp {
+    /// Appends a field at the end of the block.
+    Add { name: String, value: String },
+    /// Rewrites the first field of this name in place and removes the others; appends
+    /// it when there is none.
+    Set { name: String, value: String },
+    /// Removes every field of this name.
+    Remove { name: String },
+}
+
+impl HeaderOp {
+    pub fn name(&self) -> &str {
+        match self {
+            HeaderOp::Add { name, .. } | HeaderOp::Set { name, .. } | HeaderOp::Remove { name } => {
+                name
+            }
+        }
+    }
+}
+
+/// A field written verbatim: its bytes already formatted (used where a stage keeps a
+/// field's parameters and changes one, as with a charset).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawFieldEdit {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What stages have asked for so far, keyed by part.
+#[derive(Debug, Default, Clone)]
+pub struct Edits {
+    headers: Vec<(PartId, HeaderOp)>,
+    bodies: Vec<(PartId, Vec<u8>)>,
+    parts: Vec<(PartId, Vec<u8>)>,
+}
+
+/// Why edits could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("header field {name}: {source}")]
+    Field {
+        name: String,
+        #[source]
+        source: FieldError,
+    },
+    #[error("edits overlap at byte {0}: two stages changed the same part")]
+    Overlap(usize),
+}
+
+impl Edits {
+    pub fn new() -> Edits {
+        Edits::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty() && self.bodies.is_empty() && self.parts.is_empty()
+    }
+
+    /// Queues a change to a part's header block.
+    pub fn header(&mut self, part: PartId, op: HeaderOp) {
+        self.headers.push((part, op));
+    }
+
+    /// Replaces a part's body bytes (already transfer-encoded); the last call wins.
+    pub fn replace_body(&mut self, part: PartId, body: Vec<u8>) {
+        self.bodies.retain(|(p, _)| *p != part);
+        self.bodies.push((part, body));
+    }
+
+    /// Replaces a whole part, headers and body, with `bytes`; the last call wins.
+    pub fn replace_part(&mut self, part: PartId, bytes: Vec<u8>) {
+        self.parts.retain(|(p, _)| *p != part);
+        self.parts.push((part, bytes));
+    }
+
+    /// The header changes queued for a part, in order.
+    pub fn header_ops(&self, part: PartId) -> impl Iterator<Item = &HeaderOp> {
+        self.headers
+            .iter()
+            .filter(move |(p, _)| *p == part)
+            .map(|(_, op)| op)
+    }
+
+    /// The new body queued for a part, if any.
+    pub fn body(&self, part: PartId) -> Option<&[u8]> {
+        self.bodies
+            .iter()
+            .find(|(p, _)| *p == part)
+            .map(|(_, b)| b.as_slice())
+    }
+
+    /// Whether the part, or a part around it, is replaced or has a new body.
+    pub fn touches_content(&self, tree: &MimeTree<'_>, part: PartId) -> bool {
+        let mut cur = Some(part);
+        while let Some(id) = cur {
+            if self.parts.iter().any(|(p, _)| *p == id)
+                || (self.bodies.iter().any(|(p, _)| *p == id))
+            {
+                return true;
+            }
+            cur = tree.part(id).parent;
+        }
+        false
+    }
+
+    /// The value a field will have once the queued header edits apply: the last Set or
+    /// Add for that name, or the original's, or `None` once it is removed.
+    pub fn pending_values(&self, tree: &MimeTree<'_>, part: PartId, name: &str) -> Vec<String> {
+        let mut values = tree.field_values(part, name);
+        for op in self.header_ops(part) {
+            if !op.name().eq_ignore_ascii_case(name) {
+                continue;
+            }
+            match op {
+                HeaderOp::Add { value, .. } => values.push(value.clone()),
+                HeaderOp::Set { value, .. } => values = vec![value.clone()],
+                HeaderOp::Remove { .. } => values.clear(),
+            }
+        }
+        values
+    }
+
+    /// Builds the output: the original's ranges between edits, and the edits' bytes.
+    pub fn apply<'a>(&self, tree: &MimeTree<'a>) -> Result<Output<'a>, EditError> {
+        let raw = tree.raw();
+        let mut splices: Vec<Splice> = Vec::new();
+        let covered = |id: PartId| -> bool {
+            // Edits under a replaced part or body are moot: that part's bytes are gone.
+            let mut cur = tree.part(id).parent;
+            while let Some(p) = cur {
+                if self.parts.iter().any(|(x, _)| *x == p)
+                    || self.bodies.iter().any(|(x, _)| *x == p)
+                {
+                    return true;
+                }
+                cur = tree.part(p).parent;
+            }
+            false
+        };
+        for (id, bytes) in &self.parts {
+            if covered(*id) {
+                continue;
+            }
+            let p = tree.part(*id);
+            splices.push(Splice::new(p.header.start..p.body.end, bytes.clone()));
+        }
+        let replaced = |id: PartId| self.parts.iter().any(|(x, _)| *x == id);
+        for (id, bytes) in &self.bodies {
+            if covered(*id) || replaced(*id) {
+                continue;
+            }
+            splices.push(Splice::new(tree.part(*id).body.clone(), bytes.clone()));
+        }
+        let mut header_parts: Vec<PartId> = self.headers.iter().map(|(p, _)| *p).collect();
+        header_parts.sort_unstable();
+        header_parts.dedup();
+        for id in header_parts {
+            if covered(id) || replaced(id) {
+                continue;
+            }
+            header_splices(tree, id, self.header_ops(id), &mut splices)?;
+        }
+        splices.sort_by_key(|s| (s.range.start, s.range.end));
+        let mut segments = Vec::with_capacity(splices.len() * 2 + 1);
+        let mut pos = 0;
+        for s in splices {
+            if s.range.start < pos {
+                return Err(EditError::Overlap(s.range.start));
+            }
+            if s.range.start > pos {
+                segments.push(Segment::Original(&raw[pos..s.range.start]));
+            }
+            if !s.bytes.is_empty() {
+                segments.push(Segment::New(s.bytes));
+            }
+            pos = s.range.end;
+        }
+        if pos < raw.len() {
+            segments.push(Segment::Original(&raw[pos..]));
+        }
+        Ok(Output {
+            original: raw,
+            segments,
+        })
+    }
+}
+
+struct Splice {
+    range: Range<usize>,
+    bytes: Vec<u8>,
+}
+
+impl Splice {
+    fn new(range: Range<usize>, bytes: Vec<u8>) -> Splice {
+        Splice { range, bytes }
+    }
+}
+
+/// The state of one field of a header block while ops apply.
+struct FieldSlot {
+    name: String,
+    /// The original field's bytes, or `None` for a field an op added.
+    original: Option<Range<usize>>,
+    /// New bytes for the field; `Some(empty)` removes it.
+    replacement: Option<Vec<u8>>,
+}
+
+fn header_splices<'o>(
+    tree: &MimeTree<'_>,
+    id: PartId,
+    ops: impl Iterator<Item = &'o HeaderOp>,
+    splices: &mut Vec<Splice>,
+) -> Result<(), EditError> {
+    let part = tree.part(id);
+    let nl = tree.newline_of(id);
+    let mut slots: Vec<FieldSlot> = part
+        .fields
+        .iter()
+        .map(|f| FieldSlot {
+            name: f.name.clone(),
+            original: Some(f.range.clone()),
+            replacement: None,
+        })
+        .collect();
+    let format = |name: &str, value: &str| {
+        header_field::format_field(name, value, nl).map_err(|source| EditError::Field {
+            name: name.to_string(),
+            source,
+        })
+    };
+    let live = |s: &FieldSlot, name: &str| {
+        s.name.eq_ignore_ascii_case(name) && s.replacement.as_ref().is_none_or(|r| !r.is_empty())
+    };
+    for op in ops {
+        match op {
+            HeaderOp::Add { name, value } => slots.push(FieldSlot {
+                name: name.clone(),
+                original: None,
+                replacement: Some(format(name, value)?),
+            }),
+            HeaderOp::Set { name, value } => {
+                let bytes = format(name, value)?;
+                let mut first = true;
+                for s in slots.iter_mut().filter(|s| live(s, name)) {
+                    s.replacement = Some(if first { bytes.clone() } else { Vec::new() });
+                    first = false;
+                }
+                if first {
+                    slots.push(FieldSlot {
+                        name: name.clone(),
+                        original: None,
+                        replacement: Some(bytes),
+                    });
+                }
+            }
+            HeaderOp::Remove { name } => {
+                for s in slots.iter_mut().filter(|s| live(s, name)) {
+                    s.replacement = Some(Vec::new());
+                }
+            }
+        }
+    }
+    // New fields go after the last field of the block (before the empty line).
+    let insert_at = part
+        .fields
+        .iter()
+        .map(|f| f.range.end)
+        .max()
+        .unwrap_or(part.header.start);
+    let mut added = Vec::new();
+    for s in slots {
+        match (s.original, s.replacement) {
+            (Some(range), Some(bytes)) => splices.push(Splice::new(range, bytes)),
+            (None, Some(bytes)) if !bytes.is_empty() => added.extend_from_slice(&bytes),
+            _ => {}
+        }
+    }
+    if !added.is_empty() {
+        splices.push(Splice::new(insert_at..insert_at, added));
+    }
+    Ok(())
+}
+
+/// One piece of the output.
+#[derive(Debug, Clone)]
+pub enum Segment<'a> {
+    /// Bytes of the original, unchanged.
+    Original(&'a [u8]),
+    /// Bytes an edit wrote.
+    New(Vec<u8>),
+}
+
+impl Segment<'_> {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Segment::Original(b) => b,
+            Segment::New(b) => b,
+        }
+    }
+}
+
+/// The rewritten message as slices of the original and new bytes, written out as a
+/// stream so a large message is never held twice.
+#[derive(Debug, Clone)]
+pub struct Output<'a> {
+    original: &'a [u8],
+    segments: Vec<Segment<'a>>,
+}
+
+impl<'a> Output<'a> {
+    /// The original, unchanged.
+    pub fn unchanged(original: &'a [u8]) -> Output<'a> {
+        Output {
+            original,
+            segments: vec![Segment::Original(original)],
+        }
+    }
+
+    pub fn segments(&self) -> &[Segment<'a>] {
+        &self.segments
+    }
+
+    pub fn len(&self) -> usize {
+        self.segments.iter().map(|s| s.bytes().len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the output is byte for byte the original.
+    pub fn is_unchanged(&self) -> bool {
+        if self
+            .segments
+            .iter()
+            .all(|s| matches!(s, Segment::Original(_)))
+        {
+            return self.len() == self.original.len();
+        }
+        self.len() == self.original.len() && self.to_vec() == self.original
+    }
+
+    pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
+        for s in &self.segments {
+            out.write_all(s.bytes())?;
+        }
+        Ok(())
+    }
+
+    /// The output as one buffer, for checks that need it whole.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len());
+        for s in &self.segments {
+            v.extend_from_slice(s.bytes());
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG: &[u8] = b"From: a@example.com\r\nSubject: hi\r\nX-Old: 1\r\nX-Old: 2\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nhello\r\n--B\r\nContent-Type: text/plain\r\n\r\nsecond\r\n--B--\r\n";
+
+    fn apply(edits: &Edits, raw: &[u8]) -> Vec<u8> {
+        let tree = MimeTree::parse(raw).unwrap();
+        edits.apply(&tree).unwrap().to_vec()
+    }
+
+    #[test]
+    fn no_edits_give_back_the_same_bytes() {
+        let tree = MimeTree::parse(MSG).unwrap();
+        let out = Edits::new().apply(&tree).unwrap();
+        assert!(out.is_unchanged());
+        assert_eq!(out.to_vec(), MSG);
+    }
+
+    #[test]
+    fn add_appends_after_the_last_field_with_the_messages_line_ending() {
+        let mut e = Edits::new();
+        e.header(
+            0,
+            HeaderOp::Add {
+                name: "X-New".into(),
+                value: "v".into(),
+            },
+        );
+        let out = apply(&e, MSG);
+        let expected = String::from_utf8_lossy(MSG)
+            .replace("boundary=B\r\n\r\n", "boundary=B\r\nX-New: v\r\n\r\n");
+        assert_eq!(String::from_utf8_lossy(&out), expected);
+        let lf = String::from_utf8_lossy(MSG).replace("\r\n", "\n");
+        let out = apply(&e, lf.as_bytes());
+        assert!(String::from_utf8_lossy(&out).contains("boundary=B\nX-New: v\n\n"));
+    }
+
+    #[test]
+    fn set_rewrites_the_first_in_place_and_drops_the_rest() {
+        let mut e = Edits::new();
+        e.header(
+            0,
+            HeaderOp::Set {
+                name: "x-old".into(),
+                value: "3".into(),
+            },
+        );
+        let out = String::from_utf8(apply(&e, MSG)).unwrap();
+        assert!(out.contains("Subject: hi\r\nx-old: 3\r\nContent-Type"));
+        assert!(!out.contains("X-Old"));
+    }
+
+    #[test]
+    fn remove_drops_every_field_of_the_name() {
+        let mut e = Edits::new();
+        e.header(
+            0,
+            HeaderOp::Remove {
+                name: "X-OLD".into(),
+            },
+        );
+        let out = String::from_utf8(apply(&e, MSG)).unwrap();
+        assert_eq!(
+            out,
+            String::from_utf8_lossy(MSG).replace("X-Old: 1\r\nX-Old: 2\r\n", "")
+        );
+    }
+
+    #[test]
+    fn body_and_part_replacement_leave_neighbours_identical() {
+        let tree = MimeTree::parse(MSG).unwrap();
+        let mut e = Edits::new();
+        e.replace_body(1, b"HELLO".to_vec());
+        e.replace_part(2, b"Content-Type: text/plain\r\n\r\nnotice".to_vec());
+        let out = String::from_utf8(e.apply(&tree).unwrap().to_vec()).unwrap();
+        let expected = String::from_utf8_lossy(MSG)
+            .replace("hello", "HELLO")
+            .replace("\r\nsecond", "\r\nnotice");
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn an_edit_inside_a_replaced_part_is_dropped() {
+        let tree = MimeTree::parse(MSG).unwrap();
+        let mut e = Edits::new();
+        e.replace_body(0, b"--B--\r\n".to_vec());
+        e.replace_body(1, b"ignored".to_vec());
+        let out = e.apply(&tree).unwrap().to_vec();
+        assert!(!String::from_utf8_lossy(&out).contains("ignored"));
+    }
+
+    #[test]
+    fn a_value_with_a_line_break_is_an_error() {
+        let tree = MimeTree::parse(MSG).unwrap();
+        let mut e = Edits::new();
+        e.header(
+            0,
+            HeaderOp::Add {
+                name: "X".into(),
+                value: "a\nBcc: b".into(),
+            },
+        );
+        assert!(matches!(e.apply(&tree), Err(EditError::Field { .. })));
+    }
+
+    #[test]
+    fn pending_values_follow_queued_ops() {
+        let tree = MimeTree::parse(MSG).unwrap();
+        let mut e = Edits::new();
+        assert_eq!(e.pending_values(&tree, 0, "x-old").len(), 2);
+        e.header(
+            0,
+            HeaderOp::Set {
+                name: "X-Old".into(),
+                value: "9".into(),
+            },
+        );
+        assert_eq!(e.pending_values(&tree, 0, "x-old"), vec!["9".to_string()]);
+    }
+}

@@ -1,0 +1,207 @@
+//! The pipeline: parse once, run the stages in order, apply their edits, hold the result
+//! to WorkMail's content rules (repairing what can be repaired) and say what happened.
+//! Whatever goes wrong inside, the answer is a message: the rewritten one, or the
+//! original unchanged with the reason.
+
+use crate::actions::Actions;
+use crate::edit::Output;
+use crate::event::Envelope;
+use crate::mime_tree::MimeTree;
+use crate::rules;
+use crate::stage::{Stage, StageContext, StageReport};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// A stage as configured: its label in reports (`stage 2 (disclaimer)`) and the stage.
+pub struct ConfiguredStage {
+    pub label: String,
+    pub stage_type: String,
+    pub stage: Box<dyn Stage>,
+}
+
+/// The stages of one config, in order.
+#[derive(Default)]
+pub struct Pipeline {
+    stages: Vec<ConfiguredStage>,
+}
+
+/// What became of the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// No stage changed anything: the original goes on as it is.
+    Unchanged,
+    /// The message was rewritten and passes the content rules.
+    Changed,
+    /// Stages asked for a change, but the result could not be made to pass the content
+    /// rules (or could not be built): the original goes on unchanged.
+    KeptOriginal(String),
+}
+
+/// One stage's report with its label.
+#[derive(Debug, Clone)]
+pub struct StageRecord {
+    pub label: String,
+    pub report: StageReport,
+}
+
+/// Everything a run produced.
+pub struct RunResult<'a> {
+    /// The message to deliver: the rewrite, or the original unchanged.
+    pub output: Output<'a>,
+    pub outcome: Outcome,
+    pub stages: Vec<StageRecord>,
+    /// Re-encodings made to satisfy the content rules.
+    pub repairs: Vec<String>,
+    pub actions: Actions,
+}
+
+impl RunResult<'_> {
+    pub fn is_changed(&self) -> bool {
+        self.outcome == Outcome::Changed
+    }
+
+    /// One line: the outcome and every stage's decisions.
+    pub fn summary(&self) -> String {
+        let head = match &self.outcome {
+            Outcome::Unchanged => "unchanged".to_string(),
+            Outcome::Changed => "changed".to_string(),
+            Outcome::KeptOriginal(why) => format!("kept original ({why})"),
+        };
+        let mut parts = vec![head];
+        for s in &self.stages {
+            parts.push(format!("{}: {}", s.label, s.report.summary()));
+        }
+        if !self.repairs.is_empty() {
+            parts.push(format!("repaired: {}", self.repairs.join("; ")));
+        }
+        parts.join(" | ")
+    }
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.stages.iter().map(|s| &s.label))
+            .finish()
+    }
+}
+
+impl Pipeline {
+    pub fn new(stages: Vec<ConfiguredStage>) -> Pipeline {
+        Pipeline { stages }
+    }
+
+    /// A pipeline from stages built in code (tests, custom handlers).
+    pub fn from_stages(stages: Vec<(String, Box<dyn Stage>)>) -> Pipeline {
+        Pipeline::new(
+            stages
+                .into_iter()
+                .enumerate()
+                .map(|(i, (t, stage))| ConfiguredStage {
+                    label: format!("stage {} ({t})", i + 1),
+                    stage_type: t,
+                    stage,
+                })
+                .collect(),
+        )
+    }
+
+    pub fn len(&self) -> usize {
+        self.stages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stages.is_empty()
+    }
+
+    pub fn stages(&self) -> &[ConfiguredStage] {
+        &self.stages
+    }
+
+    /// Runs every stage over `raw`.
+    pub fn run<'a>(&self, raw: &'a [u8], envelope: &Envelope) -> RunResult<'a> {
+        let kept = |why: String, stages: Vec<StageRecord>, actions: Actions| RunResult {
+            output: Output::unchanged(raw),
+            outcome: Outcome::KeptOriginal(why),
+            stages,
+            repairs: Vec::new(),
+            actions,
+        };
+        if self.stages.is_empty() {
+            return RunResult {
+                output: Output::unchanged(raw),
+                outcome: Outcome::Unchanged,
+                stages: Vec::new(),
+                repairs: Vec::new(),
+                actions: Actions::default(),
+            };
+        }
+        let tree = match MimeTree::parse(raw) {
+            Ok(t) => t,
+            Err(e) => return kept(format!("cannot parse: {e}"), Vec::new(), Actions::default()),
+        };
+        let mut cx = StageContext::new(envelope);
+        let mut records = Vec::with_capacity(self.stages.len());
+        for s in &self.stages {
+            let report = match catch_unwind(AssertUnwindSafe(|| s.stage.run(&tree, &mut cx))) {
+                Ok(r) => r,
+                Err(_) => {
+                    records.push(StageRecord {
+                        label: s.label.clone(),
+                        report: StageReport::unchanged("stage panicked; its changes are discarded"),
+                    });
+                    return kept(format!("{} panicked", s.label), records, cx.actions);
+                }
+            };
+            records.push(StageRecord {
+                label: s.label.clone(),
+                report,
+            });
+            if cx.stop {
+                break;
+            }
+        }
+        let actions = cx.actions.clone();
+        if cx.edits.is_empty() {
+            return RunResult {
+                output: Output::unchanged(raw),
+                outcome: Outcome::Unchanged,
+                stages: records,
+                repairs: Vec::new(),
+                actions,
+            };
+        }
+        let mut edits = cx.edits;
+        let repairs = match rules::repair(&tree, &mut edits) {
+            Ok(r) => r,
+            Err(e) => return kept(format!("content rules: {e}"), records, actions),
+        };
+        let output = match edits.apply(&tree) {
+            Ok(o) => o,
+            Err(e) => return kept(format!("cannot apply edits: {e}"), records, actions),
+        };
+        if output.is_unchanged() {
+            return RunResult {
+                output,
+                outcome: Outcome::Unchanged,
+                stages: records,
+                repairs,
+                actions,
+            };
+        }
+        let violations = rules::check(&output.to_vec(), Some(raw));
+        if let Some(v) = violations.first() {
+            let more = match violations.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            return kept(format!("content rules: {v}{more}"), records, actions);
+        }
+        RunResult {
+            output,
+            outcome: Outcome::Changed,
+            stages: records,
+            repairs,
+            actions,
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The `Stage` trait every rewrite implements, what a stage sees and returns, and the
+//! registry that maps config `type` names to stage builders.
+//!
+//! A stage is synchronous and does no I/O: it looks at the parsed message and the
+//! envelope, queues edits and delivery actions in its [`StageContext`], and returns a
+//! [`StageReport`] saying what it decided and why. Only handlers await.
+
+use crate::actions::Actions;
+use crate::edit::Edits;
+use crate::event::Envelope;
+use crate::mime_tree::MimeTree;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A rewrite step. Implementations must be cheap to call and must not panic on odd mail
+/// (the pipeline catches a panic and keeps the original, but a report is better).
+pub trait Stage: Send + Sync {
+    /// Looks at `mail` and queues what should change in `cx`.
+    fn run(&self, mail: &MimeTree<'_>, cx: &mut StageContext<'_>) -> StageReport;
+}
+
+/// What a stage can read and change while it runs.
+pub struct StageContext<'e> {
+    /// The transport's view of the message.
+    pub envelope: &'e Envelope,
+    /// Edits queued by this and earlier stages.
+    pub edits: Edits,
+    /// Delivery actions decided so far.
+    pub actions: Actions,
+    /// Set by a stage to stop the stages after it.
+    pub stop: bool,
+}
+
+impl<'e> StageContext<'e> {
+    pub fn new(envelope: &'e Envelope) -> StageContext<'e> {
+        StageContext {
+            envelope,
+            edits: Edits::new(),
+            actions: Actions::default(),
+            stop: false,
+        }
+    }
+}
+
+/// What a stage did: whether it queued a change, and every decision with its reason,
+/// in words an administrator can read (never message text or full addresses).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StageReport {
+    pub changed: bool,
+    pub decisions: Vec<String>,
+}
+
+impl StageReport {
+    /// The stage queued a change.
+    pub fn changed(decision: impl Into<String>) -> StageReport {
+        StageReport {
+            changed: true,
+            decisions: vec![decision.into()],
+        }
+    }
+
+    /// The stage left the message alone, and why.
+    pub fn unchanged(reason: impl Into<String>) -> StageReport {
+        StageReport {
+            changed: false,
+            decisions: vec![reason.into()],
+        }
+    }
+
+    /// Adds a decision; `changed` marks whether it queued a change.
+    pub fn note(&mut self, decision: impl Into<String>, changed: bool) {
+        self.changed |= changed;
+        self.decisions.push(decision.into());
+    }
+
+    pub fn summary(&self) -> String {
+        self.decisions.join("; ")
+    }
+}
+
+/// A config problem inside one stage's table: which key, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key `{key}`: {problem}")]
+pub struct KeyError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl KeyError {
+    pub fn new(key: impl Into<String>, problem: impl Into<String>) -> KeyError {
+        KeyError {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// One stage's keys from the config, read one by one so every error names its key, and
+/// checked at the end for keys nobody read (typos).
+pub struct StageKeys {
+    table: toml::Table,
+    used: Vec<String>,
+    base_dir: PathBuf,
+}
+
+impl StageKeys {
+    /// `base_dir` is the config file's folder; file keys are relative to it.
+    pub fn new(table: toml::Table, base_dir: &Path) -> StageKeys {
+        StageKeys {
+            table,
+            used: Vec::new(),
+            base_dir: base_dir.to_path_buf(),
+        }
+    }
+
+    fn take(&mut self, key: &str) -> Option<&toml::Value> {
+        self.used.push(key.to_string());
+        self.table.get(key)
+    }
+
+    /// A string the stage cannot do without.
+    pub fn string(&mut self, key: &str) -> Result<String, KeyError> {
+        self.opt_string(key)?
+            .ok_or_else(|| KeyError::new(key, "is required (a string)"))
+    }
+
+    pub fn opt_string(&mut self, key: &str) -> Result<Option<String>, KeyError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(KeyError::new(
+                key,
+                format!("must be a string, found {}", v.type_str()),
+            )),
+        }
+    }
+
+    pub fn bool_or(&mut self, key: &str, default: bool) -> Result<bool, KeyError> {
+        match self.take(key) {
+            None => Ok(default),
+            Some(toml::Value::Boolean(b)) => Ok(*b),
+            Some(v) => Err(KeyError::new(
+                key,
+                format!("must be true or false, found {}", v.type_str()),
+            )),
+        }
+    }
+
+    pub fn opt_u64(&mut self, key: &str) -> Result<Option<u64>, KeyError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(toml::Value::Integer(i)) if *i >= 0 => Ok(Some(*i as u64)),
+            Some(v) => Err(KeyError::new(
+                key,
+                format!("must be a whole number of 0 or more, found {v}"),
+            )),
+        }
+    }
+
+    /// A list of strings; a single string counts as a list of one.
+    pub fn string_list(&mut self, key: &str) -> Result<Vec<String>, KeyError> {
+        match self.take(key) {
+            None => Ok(Vec::new()),
+            Some(toml::Value::String(s)) => Ok(vec![s.clone()]),
+            Some(toml::Value::Array(items)) => items
+                .iter()
+                .map(|i| match i {
+                    toml::Value::String(s) => Ok(s.clone()),
+                    other => Err(KeyError::new(
+                        key,
+                        format!("must list strings, found {}", other.type_str()),
+                    )),
+                })
+                .collect(),
+            Some(v) => Err(KeyError::new(
+                key,
+                format!("must be a list of strings, found {}", v.type_str()),
+            )),
+        }
+    }
+
+    /// A table (such as `when = { ... }`).
+    pub fn opt_table(&mut self, key: &str) -> Result<Option<toml::Table>, KeyError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(toml::Value::Table(t)) => Ok(Some(t.clone())),
+            Some(v) => Err(KeyError::new(
+                key,
+                format!("must be a table, found {}", v.type_str()),
+            )),
+        }
+    }
+
+    /// A path, resolved against the config file's folder.
+    pub fn opt_path(&mut self, key: &str) -> Result<Option<PathBuf>, KeyError> {
+        Ok(self.opt_string(key)?.map(|p| self.base_dir.join(p)))
+    }
+
+    /// The config file's folder.
+    pub fn base_dir(&self) -> &Path {
+        &self.base_dir
+    }
+
+    /// Errors on the first key no one read.
+    pub fn finish(self) -> Result<(), KeyError> {
+        match self.table.keys().find(|k| !self.used.contains(k)) {
+            Some(k) => Err(KeyError::new(k.clone(), "unknown key for this stage")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Builds a stage from its keys.
+pub type StageBuilder =
+    Box<dyn Fn(&mut StageKeys) -> Result<Box<dyn Stage>, KeyError> + Send + Sync>;
+
+/// The stage types a config may name. `builtin()` holds this crate's; add your own with
+/// [`StageRegistry::register`] before loading a config.
+pub struct StageRegistry {
+    builders: BTreeMap<String, StageBuilder>,
+}
+
+impl StageRegistry {
+    pub fn empty() -> StageRegistry {
+        StageRegistry {
+            builders: BTreeMap::new(),
+        }
+    }
+
+    /// Every stage this crate ships.
+    pub fn builtin() -> StageRegistry {
+        let mut r = StageRegistry::empty();
+        crate::stages::register_builtin(&mut r);
+        r
+    }
+
+    /// Makes `type = "<name>"` build a stage with `build`. A later registration under the
+    /// same name replaces the earlier one.
+    pub fn register<F>(&mut self, name: &str, build: F) -> &mut Self
+    where
+        F: Fn(&mut StageKeys) -> Result<Box<dyn Stage>, KeyError> + Send + Sync + 'static,
+    {
+        self.builders.insert(name.to_string(), Box::new(build));
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<&StageBuilder> {
+        self.builders.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.builders.keys().map(String::as_str)
+    }
+}

@@ -1,0 +1,269 @@
+//! Content-Transfer-Encoding: decoding what a part holds and encoding what we write.
+//!
+//! Decoders are lenient (real mail has stray characters in base64 and bad escapes in
+//! quoted-printable); encoders are strict and never write a line over 76 characters, so
+//! nothing we produce can break WorkMail's 998-byte line rule.
+
+use crate::newline::Newline;
+use base64::Engine;
+
+/// The transfer encodings a part can carry, as named in its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferEncoding {
+    /// 7bit, 8bit, binary or no header at all: the body is the content.
+    Identity,
+    Base64,
+    QuotedPrintable,
+}
+
+impl TransferEncoding {
+    /// Reads a Content-Transfer-Encoding value; unknown tokens (x-uuencode, x-gzip64) are
+    /// `None`, so callers leave such parts alone rather than guess.
+    pub fn parse(value: Option<&str>) -> Option<TransferEncoding> {
+        let v = value.map(|v| v.trim().to_ascii_lowercase());
+        match v.as_deref() {
+            None | Some("") | Some("7bit") | Some("8bit") | Some("binary") => {
+                Some(TransferEncoding::Identity)
+            }
+            Some("base64") => Some(TransferEncoding::Base64),
+            Some("quoted-printable") => Some(TransferEncoding::QuotedPrintable),
+            _ => None,
+        }
+    }
+
+    /// Decodes a body in this encoding.
+    pub fn decode(self, body: &[u8]) -> Vec<u8> {
+        match self {
+            TransferEncoding::Identity => body.to_vec(),
+            TransferEncoding::Base64 => base64_decode(body),
+            TransferEncoding::QuotedPrintable => qp_decode(body),
+        }
+    }
+}
+
+/// Lenient base64: skips whitespace and characters outside the alphabet, stops at padding.
+pub fn base64_decode(body: &[u8]) -> Vec<u8> {
+    let mut clean: Vec<u8> = body
+        .iter()
+        .copied()
+        .take_while(|&b| b != b'=')
+        .filter(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+        .collect();
+    // A dangling single character carries no whole byte.
+    if clean.len() % 4 == 1 {
+        clean.pop();
+    }
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(&clean)
+        .unwrap_or_default()
+}
+
+/// Base64 in lines of 76 characters, each ended by `nl` (the last one too).
+pub fn base64_encode_lines(data: &[u8], nl: Newline) -> Vec<u8> {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(data);
+    let mut out = Vec::with_capacity(encoded.len() + encoded.len() / 76 * 2 + 2);
+    for line in encoded.as_bytes().chunks(76) {
+        out.extend_from_slice(line);
+        out.extend_from_slice(nl.as_bytes());
+    }
+    out
+}
+
+/// Lenient quoted-printable: soft breaks removed, `=XX` decoded, a malformed escape kept
+/// as it stands. Hard line breaks are kept as they are in the input.
+pub fn qp_decode(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        let b = body[i];
+        if b != b'=' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        // Soft line break: '=' then optional trailing whitespace then a line break.
+        let mut j = i + 1;
+        while j < body.len() && (body[j] == b' ' || body[j] == b'\t') {
+            j += 1;
+        }
+        if j < body.len() && body[j] == b'\n' {
+            i = j + 1;
+            continue;
+        }
+        if j + 1 < body.len() && body[j] == b'\r' && body[j + 1] == b'\n' {
+            i = j + 2;
+            continue;
+        }
+        if j == body.len() {
+            i = j;
+            continue;
+        }
+        match (hex(body.get(i + 1)), hex(body.get(i + 2))) {
+            (Some(h), Some(l)) => {
+                out.push(h << 4 | l);
+                i += 3;
+            }
+            _ => {
+                out.push(b'=');
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn hex(b: Option<&u8>) -> Option<u8> {
+    match b? {
+        b @ b'0'..=b'9' => Some(b - b'0'),
+        b @ b'A'..=b'F' => Some(b - b'A' + 10),
+        b @ b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
+}
+
+const QP_LINE: usize = 76;
+
+/// Quoted-printable for text: the input's line breaks (LF or CRLF) become hard breaks
+/// written as `nl`, lines are soft-broken before 76 characters, and a soft break never
+/// falls inside a UTF-8 sequence (the bytes of one character stay on one line, so
+/// clients that decode line by line do not show broken characters).
+pub fn qp_encode_text(text: &[u8], nl: Newline) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 8);
+    let mut lines = split_lines(text).peekable();
+    while let Some(line) = lines.next() {
+        qp_encode_line(line, nl, &mut out);
+        if lines.peek().is_some() {
+            out.extend_from_slice(nl.as_bytes());
+        }
+    }
+    out
+}
+
+/// Splits on LF, dropping a CR right before it; a final line without a break is kept,
+/// and text ending in a break yields a last empty line (so the break survives).
+fn split_lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    text.split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+}
+
+fn qp_encode_line(line: &[u8], nl: Newline, out: &mut Vec<u8>) {
+    // Group bytes into characters so a soft break never splits one.
+    let mut col = 0;
+    let mut i = 0;
+    while i < line.len() {
+        let len = utf8_sequence_len(&line[i..]);
+        let last = i + len == line.len();
+        let mut piece = Vec::with_capacity(len * 3);
+        for &b in &line[i..i + len] {
+            let plain = (b == b' ' || b == b'\t') && !last || (33..=126).contains(&b) && b != b'=';
+            if plain {
+                piece.push(b);
+            } else {
+                piece.extend_from_slice(format!("={b:02X}").as_bytes());
+            }
+        }
+        // Leave room for the soft-break '=' unless this is the line's last piece.
+        let room = if last { QP_LINE } else { QP_LINE - 1 };
+        if col + piece.len() > room && col > 0 {
+            out.push(b'=');
+            out.extend_from_slice(nl.as_bytes());
+            col = 0;
+        }
+        out.extend_from_slice(&piece);
+        col += piece.len();
+        i += len;
+    }
+}
+
+/// How many bytes the character starting at `bytes[0]` takes when it is well-formed
+/// UTF-8; 1 otherwise (single-byte charsets, broken sequences).
+fn utf8_sequence_len(bytes: &[u8]) -> usize {
+    let want = match bytes[0] {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return 1,
+    };
+    if bytes.len() >= want && bytes[1..want].iter().all(|b| (0x80..=0xBF).contains(b)) {
+        want
+    } else {
+        1
+    }
+}
+
+/// Whether every line of `body` fits WorkMail's limit of 998 bytes before the break.
+pub fn longest_line(body: &[u8]) -> usize {
+    split_lines(body).map(|l| l.len()).max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_lines_are_76_wide_and_round_trip() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let enc = base64_encode_lines(&data, Newline::CrLf);
+        for line in enc.split(|&b| b == b'\n') {
+            assert!(line.len() <= 77);
+        }
+        assert!(enc.ends_with(b"\r\n"));
+        assert_eq!(base64_decode(&enc), data);
+    }
+
+    #[test]
+    fn base64_decode_skips_junk_and_stops_at_padding() {
+        assert_eq!(base64_decode(b"aGVs\r\nbG8=\r\n"), b"hello");
+        assert_eq!(base64_decode(b"aGVs bG8*"), b"hello");
+        assert_eq!(base64_decode(b"aGVsbG8=trailing"), b"hello");
+    }
+
+    #[test]
+    fn qp_decode_handles_soft_breaks_escapes_and_bad_escapes() {
+        assert_eq!(qp_decode(b"caf=C3=A9 =\r\nbar"), "café bar".as_bytes());
+        assert_eq!(qp_decode(b"a=\nb"), b"ab");
+        assert_eq!(qp_decode(b"50=% off=ZZ"), b"50=% off=ZZ");
+        assert_eq!(qp_decode(b"line =  \r\nnext"), b"line next");
+    }
+
+    #[test]
+    fn qp_encode_never_splits_a_utf8_character_across_a_soft_break() {
+        let text = "é".repeat(60);
+        let enc = qp_encode_text(text.as_bytes(), Newline::Lf);
+        for line in enc.split(|&b| b == b'\n') {
+            assert!(line.len() <= 76, "line of {} chars", line.len());
+            let body = line.strip_suffix(b"=").unwrap_or(line);
+            // Every line holds whole characters: it decodes to valid UTF-8 on its own.
+            assert!(String::from_utf8(qp_decode(body)).is_ok());
+        }
+        assert_eq!(qp_decode(&enc), text.as_bytes());
+    }
+
+    #[test]
+    fn qp_encode_keeps_hard_breaks_and_protects_trailing_space() {
+        let enc = qp_encode_text(b"a \nb=c\n", Newline::CrLf);
+        assert_eq!(enc, b"a=20\r\nb=3Dc\r\n");
+        assert_eq!(qp_decode(&enc), b"a \r\nb=c\r\n");
+    }
+
+    #[test]
+    fn qp_encode_breaks_long_lines_and_round_trips() {
+        let text = "x".repeat(2000);
+        let enc = qp_encode_text(text.as_bytes(), Newline::CrLf);
+        assert!(longest_line(&enc) <= 76);
+        assert_eq!(qp_decode(&enc), text.as_bytes());
+    }
+
+    #[test]
+    fn transfer_encoding_parses_known_tokens_and_refuses_unknown_ones() {
+        assert_eq!(
+            TransferEncoding::parse(None),
+            Some(TransferEncoding::Identity)
+        );
+        assert_eq!(
+            TransferEncoding::parse(Some(" Base64 ")),
+            Some(TransferEncoding::Base64)
+        );
+        assert_eq!(TransferEncoding::parse(Some("x-uuencode")), None);
+    }
+}
