@@ -18,4 +18,6 @@ pub use config::{ConfigError, load as load_config};
 pub use event::{Direction, Envelope, WorkMailEvent};
 pub use pipeline::{Outcome, Pipeline, RunResult};
 pub use stage::{KeyError, Stage, StageContext, StageKeys, StageRegistry, StageReport};
+pub mod cli;
+pub mod template;
 pub mod text_edit;

@@ -1,0 +1,41 @@
+//! Command-line interface: argument definitions and one module per subcommand.
+//!
+//! Exit codes are shared: 0 all good, 1 a message failed or broke a rule, 2 usage,
+//! config or I/O errors that stop the run.
+
+pub mod check;
+pub mod replay;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: every message was fine.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: at least one message failed or broke a rule.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: bad usage, config or I/O.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "workmail-flow",
+    version,
+    about = "Byte-exact email rewriting for Amazon WorkMail message-flow Lambdas and mail-server pipes"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Check(check::CheckArgs),
+    Replay(replay::ReplayArgs),
+}
+
+/// Runs a parsed command line and returns its exit code.
+pub fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Replay(args) => replay::run(&args),
+    }
+}
