@@ -135,9 +135,19 @@ impl Pipeline {
                 actions: Actions::default(),
             };
         }
-        let tree = match MimeTree::parse(raw) {
-            Ok(t) => t,
-            Err(e) => return kept(format!("cannot parse: {e}"), Vec::new(), Actions::default()),
+        // A parser panic on hostile input must not lose the message either.
+        let tree = match catch_unwind(|| MimeTree::parse(raw)) {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                return kept(format!("cannot parse: {e}"), Vec::new(), Actions::default());
+            }
+            Err(_) => {
+                return kept(
+                    "the MIME parser panicked".into(),
+                    Vec::new(),
+                    Actions::default(),
+                );
+            }
         };
         let mut cx = StageContext::new(envelope);
         let mut records = Vec::with_capacity(self.stages.len());

@@ -109,7 +109,20 @@ pub fn run(args: &ReplayArgs) -> u8 {
         return EXIT_USAGE;
     }
     let mut code = EXIT_OK;
+    let mut written = std::collections::HashSet::new();
     for input in &args.inputs {
+        // Two inputs with one file name would overwrite each other's result.
+        if let Some(name) = input.file_name()
+            && !written.insert(name.to_os_string())
+        {
+            println!(
+                "{}: failed: {} is already written by an earlier input with the same file name",
+                input.display(),
+                out_dir.join(name).display()
+            );
+            code = EXIT_FAILED;
+            continue;
+        }
         match replay_file(&pipeline, &envelopes, input, out_dir) {
             Ok(line) => println!("{}: {line}", input.display()),
             Err(e) => {
