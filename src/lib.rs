@@ -38,5 +38,7 @@ pub use event::{Direction, Envelope, WorkMailEvent};
 pub use pipeline::{Outcome, Pipeline, RunResult};
 pub use stage::{KeyError, Stage, StageContext, StageKeys, StageRegistry, StageReport};
 pub mod cli;
+pub mod handler;
+pub mod store;
 pub mod template;
 pub mod text_edit;
