@@ -4,6 +4,7 @@
 //! original unchanged with the reason.
 
 use crate::actions::Actions;
+use crate::conditions::Conditions;
 use crate::edit::Output;
 use crate::event::Envelope;
 use crate::mime_tree::MimeTree;
@@ -11,11 +12,21 @@ use crate::rules;
 use crate::stage::{Stage, StageContext, StageReport};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-/// A stage as configured: its label in reports (`stage 2 (disclaimer)`) and the stage.
+/// A stage as configured: its label in reports (`stage 2 (disclaimer)`), its `when` and
+/// `unless` conditions, and the stage.
 pub struct ConfiguredStage {
     pub label: String,
     pub stage_type: String,
+    pub conditions: Conditions,
     pub stage: Box<dyn Stage>,
+}
+
+/// What the run loop needs of a stage; borrowed, so one stage can be run without a
+/// pipeline owning it (see [`crate::testing`]).
+pub(crate) struct StageRef<'s> {
+    pub label: &'s str,
+    pub conditions: &'s Conditions,
+    pub stage: &'s dyn Stage,
 }
 
 /// The stages of one config, in order.
@@ -52,6 +63,8 @@ pub struct RunResult<'a> {
     /// Re-encodings made to satisfy the content rules.
     pub repairs: Vec<String>,
     pub actions: Actions,
+    /// A stage set `stop`, so the stages after it did not run.
+    pub stopped: bool,
 }
 
 impl RunResult<'_> {
@@ -99,6 +112,7 @@ impl Pipeline {
                 .map(|(i, (t, stage))| ConfiguredStage {
                     label: format!("stage {} ({t})", i + 1),
                     stage_type: t,
+                    conditions: Conditions::none(),
                     stage,
                 })
                 .collect(),
@@ -119,89 +133,148 @@ impl Pipeline {
 
     /// Runs every stage over `raw`.
     pub fn run<'a>(&self, raw: &'a [u8], envelope: &Envelope) -> RunResult<'a> {
-        let kept = |why: String, stages: Vec<StageRecord>, actions: Actions| RunResult {
+        let stages: Vec<StageRef<'_>> = self
+            .stages
+            .iter()
+            .map(|s| StageRef {
+                label: &s.label,
+                conditions: &s.conditions,
+                stage: s.stage.as_ref(),
+            })
+            .collect();
+        run_stages(&stages, raw, envelope)
+    }
+}
+
+/// The run itself: each stage whose conditions hold looks, decides and queues edits and
+/// actions; a stage whose conditions fail, or that comes after one that set `stop`, gets
+/// a report saying so. Then the edits are applied and held to the content rules.
+pub(crate) fn run_stages<'a>(
+    stages: &[StageRef<'_>],
+    raw: &'a [u8],
+    envelope: &Envelope,
+) -> RunResult<'a> {
+    let kept = |why: String, stages: Vec<StageRecord>, actions: Actions| RunResult {
+        output: Output::unchanged(raw),
+        outcome: Outcome::KeptOriginal(why),
+        stages,
+        repairs: Vec::new(),
+        actions,
+        stopped: false,
+    };
+    if stages.is_empty() {
+        return RunResult {
             output: Output::unchanged(raw),
-            outcome: Outcome::KeptOriginal(why),
-            stages,
+            outcome: Outcome::Unchanged,
+            stages: Vec::new(),
             repairs: Vec::new(),
-            actions,
+            actions: Actions::default(),
+            stopped: false,
         };
-        if self.stages.is_empty() {
-            return RunResult {
-                output: Output::unchanged(raw),
-                outcome: Outcome::Unchanged,
-                stages: Vec::new(),
-                repairs: Vec::new(),
-                actions: Actions::default(),
-            };
-        }
-        let tree = match MimeTree::parse(raw) {
-            Ok(t) => t,
-            Err(e) => return kept(format!("cannot parse: {e}"), Vec::new(), Actions::default()),
-        };
-        let mut cx = StageContext::new(envelope);
-        let mut records = Vec::with_capacity(self.stages.len());
-        for s in &self.stages {
-            let report = match catch_unwind(AssertUnwindSafe(|| s.stage.run(&tree, &mut cx))) {
-                Ok(r) => r,
-                Err(_) => {
-                    records.push(StageRecord {
-                        label: s.label.clone(),
-                        report: StageReport::unchanged("stage panicked; its changes are discarded"),
-                    });
-                    return kept(format!("{} panicked", s.label), records, cx.actions);
-                }
-            };
+    }
+    let tree = match MimeTree::parse(raw) {
+        Ok(t) => t,
+        Err(e) => return kept(format!("cannot parse: {e}"), Vec::new(), Actions::default()),
+    };
+    let mut cx = StageContext::new(envelope);
+    let mut records = Vec::with_capacity(stages.len());
+    let mut stopped_by: Option<&str> = None;
+    for s in stages {
+        if let Some(by) = stopped_by {
             records.push(StageRecord {
-                label: s.label.clone(),
-                report,
+                label: s.label.to_string(),
+                report: StageReport::unchanged(format!(
+                    "not run: {by} stopped the stages after it"
+                )),
             });
-            if cx.stop {
-                break;
+            continue;
+        }
+        match s.conditions.evaluate(&tree, &cx.edits, envelope) {
+            Ok(scope) => cx.scope = scope,
+            Err(skipped) => {
+                records.push(StageRecord {
+                    label: s.label.to_string(),
+                    report: StageReport::unchanged(skipped.to_string()),
+                });
+                continue;
             }
         }
-        let actions = cx.actions.clone();
-        if cx.edits.is_empty() {
-            return RunResult {
-                output: Output::unchanged(raw),
-                outcome: Outcome::Unchanged,
-                stages: records,
-                repairs: Vec::new(),
-                actions,
-            };
-        }
-        let mut edits = cx.edits;
-        let repairs = match rules::repair(&tree, &mut edits) {
+        let report = match catch_unwind(AssertUnwindSafe(|| s.stage.run(&tree, &mut cx))) {
             Ok(r) => r,
-            Err(e) => return kept(format!("content rules: {e}"), records, actions),
+            Err(_) => {
+                records.push(StageRecord {
+                    label: s.label.to_string(),
+                    report: StageReport::unchanged("stage panicked; its changes are discarded"),
+                });
+                return kept(format!("{} panicked", s.label), records, cx.actions);
+            }
         };
-        let output = match edits.apply(&tree) {
-            Ok(o) => o,
-            Err(e) => return kept(format!("cannot apply edits: {e}"), records, actions),
+        records.push(StageRecord {
+            label: s.label.to_string(),
+            report,
+        });
+        if cx.stop {
+            stopped_by = Some(s.label);
+        }
+    }
+    let actions = cx.actions.clone();
+    let stopped = cx.stop;
+    if cx.edits.is_empty() {
+        return RunResult {
+            output: Output::unchanged(raw),
+            outcome: Outcome::Unchanged,
+            stages: records,
+            repairs: Vec::new(),
+            actions,
+            stopped,
         };
-        if output.is_unchanged() {
+    }
+    let mut edits = cx.edits;
+    let repairs = match rules::repair(&tree, &mut edits) {
+        Ok(r) => r,
+        Err(e) => {
             return RunResult {
-                output,
-                outcome: Outcome::Unchanged,
-                stages: records,
-                repairs,
-                actions,
+                stopped,
+                ..kept(format!("content rules: {e}"), records, actions)
             };
         }
-        let violations = rules::check(&output.to_vec(), Some(raw));
-        if let Some(v) = violations.first() {
-            let more = match violations.len() {
-                1 => String::new(),
-                n => format!(" (and {} more)", n - 1),
+    };
+    let output = match edits.apply(&tree) {
+        Ok(o) => o,
+        Err(e) => {
+            return RunResult {
+                stopped,
+                ..kept(format!("cannot apply edits: {e}"), records, actions)
             };
-            return kept(format!("content rules: {v}{more}"), records, actions);
         }
-        RunResult {
+    };
+    if output.is_unchanged() {
+        return RunResult {
             output,
-            outcome: Outcome::Changed,
+            outcome: Outcome::Unchanged,
             stages: records,
             repairs,
             actions,
-        }
+            stopped,
+        };
+    }
+    let violations = rules::check(&output.to_vec(), Some(raw));
+    if let Some(v) = violations.first() {
+        let more = match violations.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        return RunResult {
+            stopped,
+            ..kept(format!("content rules: {v}{more}"), records, actions)
+        };
+    }
+    RunResult {
+        output,
+        outcome: Outcome::Changed,
+        stages: records,
+        repairs,
+        actions,
+        stopped,
     }
 }
