@@ -18,6 +18,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use workmail_flow::conditions::header_values;
 use workmail_flow::edit::HeaderOp;
 use workmail_flow::header_field;
 use workmail_flow::mime_tree::MimeTree;
@@ -79,12 +80,9 @@ impl Stage for KeywordFlag {
             // Say why, never quote the subject: reports end up in logs.
             return StageReport::unchanged("no keyword in the subject");
         }
-        // A second pass over our own output must change nothing.
-        if cx
-            .edits
-            .pending_values(mail, 0, &self.header)
-            .contains(&self.value)
-        {
+        // A second pass over our own output must change nothing: compare with the
+        // field as earlier stages left it, decoded (a non-ASCII value is stored encoded).
+        if header_values(mail, &cx.edits, &self.header).contains(&self.value) {
             return StageReport::unchanged(format!("{} already present", self.header));
         }
         cx.edits.header(
@@ -154,6 +152,22 @@ mod tests {
             "added X-Priority-Flag: keyword in the subject"
         );
         let again = testing::run(&stage(), &run.output, &envelope());
+        assert_eq!(again.output, run.output, "{}", again.report().summary());
+    }
+
+    #[test]
+    fn a_non_ascii_value_is_encoded_and_still_added_only_once() {
+        let stage =
+            testing::build_stage(build, "keywords = [\"urgent\"]\nvalue = \"dringend ⚠\"").unwrap();
+        let raw = b"From: a@x.example\r\nSubject: urgent\r\n\r\nb\r\n";
+        let run = testing::run(&stage, raw, &envelope());
+        assert!(
+            run.text().contains("X-Priority-Flag: =?UTF-8?"),
+            "{}",
+            run.text()
+        );
+        assert_eq!(run.header("X-Priority-Flag"), ["dringend ⚠"]);
+        let again = testing::run(&stage, &run.output, &envelope());
         assert_eq!(again.output, run.output, "{}", again.report().summary());
     }
 

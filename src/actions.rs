@@ -111,6 +111,22 @@ impl Actions {
         &self.entries
     }
 
+    /// The response in words for a report, counting recipients instead of naming them:
+    /// `BOUNCE for 2 recipient(s), DEFAULT for the rest`.
+    pub fn describe(&self) -> String {
+        let response = self.to_response();
+        response
+            .actions
+            .iter()
+            .map(|a| match &a.recipients {
+                Some(r) => format!("{} for {} recipient(s)", a.action.kind, r.len()),
+                None if response.actions.len() == 1 => format!("{} for all", a.action.kind),
+                None => format!("{} for the rest", a.action.kind),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The response WorkMail reads: specific recipients first, then one entry for all
     /// others (DEFAULT unless a stage chose otherwise).
     pub fn to_response(&self) -> Response {
@@ -236,6 +252,20 @@ mod tests {
                     Scope::Recipients(vec!["z@c.example".into()])
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn describe_counts_recipients_without_naming_them() {
+        let mut a = Actions::default();
+        assert_eq!(a.describe(), "DEFAULT for all");
+        a.set(
+            Action::Drop,
+            Scope::Recipients(vec!["x@c.example".into(), "y@c.example".into()]),
+        );
+        assert_eq!(
+            a.describe(),
+            "DROP for 2 recipient(s), DEFAULT for the rest"
         );
     }
 

@@ -72,7 +72,8 @@ impl RunResult<'_> {
         self.outcome == Outcome::Changed
     }
 
-    /// One line: the outcome and every stage's decisions.
+    /// One line: the outcome, every stage's decisions, repairs, and the delivery response
+    /// when a stage decided one.
     pub fn summary(&self) -> String {
         let head = match &self.outcome {
             Outcome::Unchanged => "unchanged".to_string(),
@@ -85,6 +86,9 @@ impl RunResult<'_> {
         }
         if !self.repairs.is_empty() {
             parts.push(format!("repaired: {}", self.repairs.join("; ")));
+        }
+        if !self.actions.entries().is_empty() {
+            parts.push(format!("response: {}", self.actions.describe()));
         }
         parts.join(" | ")
     }
@@ -276,5 +280,95 @@ pub(crate) fn run_stages<'a>(
         repairs,
         actions,
         stopped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::stage::StageRegistry;
+    use crate::testing::{self, inbound, outbound};
+
+    const MSG: &[u8] = b"From: a@partner.example\r\nSubject: hi\r\n\r\nbody\r\n";
+
+    fn pipeline(text: &str) -> super::Pipeline {
+        testing::config(text, &StageRegistry::builtin()).unwrap()
+    }
+
+    #[test]
+    fn a_message_the_parser_panics_on_is_kept_unchanged() {
+        let p = pipeline("[[stage]]\ntype = \"verdict\"\naction = \"drop\"\n");
+        let raw = crate::mime_tree::PARSER_PANICS;
+        let r = testing::run_pipeline(&p, raw, &inbound("a@x.example", &[]));
+        assert_eq!(r.output, raw);
+        assert!(
+            matches!(&r.outcome, super::Outcome::KeptOriginal(w) if w.starts_with("cannot parse")),
+            "{:?}",
+            r.outcome
+        );
+    }
+
+    #[test]
+    fn a_false_condition_skips_the_stage_and_reports_which() {
+        let p = pipeline(
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"X-A\"\nvalue = \"1\"\nwhen = { direction = \"inbound\" }\n",
+        );
+        let r = testing::run_pipeline(&p, MSG, &outbound("a@corp.example", &["b@x.example"]));
+        assert_eq!(r.output, MSG);
+        assert_eq!(
+            r.summary(),
+            "unchanged | stage 1 (stamp_header): skipped: condition when.direction is inbound, message is outbound"
+        );
+    }
+
+    #[test]
+    fn stop_leaves_later_stages_out_and_says_so() {
+        let p = pipeline(concat!(
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"X-A\"\nvalue = \"1\"\n",
+            "[[stage]]\ntype = \"verdict\"\naction = \"drop\"\nstop = true\n",
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"X-B\"\nvalue = \"1\"\n",
+        ));
+        let r = testing::run_pipeline(&p, MSG, &inbound("a@partner.example", &["b@x.example"]));
+        assert!(r.stopped);
+        assert_eq!(r.header("X-A"), ["1"], "edits before the stop stand");
+        assert!(r.header("X-B").is_empty());
+        assert_eq!(
+            r.stages[2].report.summary(),
+            "not run: stage 2 (verdict) stopped the stages after it"
+        );
+    }
+
+    #[test]
+    fn a_skipped_stage_with_stop_does_not_stop_the_others() {
+        let p = pipeline(concat!(
+            "[[stage]]\ntype = \"verdict\"\naction = \"drop\"\nstop = true\nwhen = { sender = \"*@spam.example\" }\n",
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"X-B\"\nvalue = \"1\"\n",
+        ));
+        let r = testing::run_pipeline(&p, MSG, &inbound("a@partner.example", &["b@x.example"]));
+        assert!(!r.stopped);
+        assert_eq!(r.header("X-B"), ["1"]);
+    }
+
+    #[test]
+    fn each_stage_gets_the_scope_of_its_own_conditions() {
+        let p = pipeline(concat!(
+            "[[stage]]\ntype = \"verdict\"\naction = \"bounce\"\nwhen = { recipient = \"*@a.example\" }\n",
+            "[[stage]]\ntype = \"verdict\"\naction = \"drop\"\nwhen = { recipient = \"*@b.example\" }\n",
+        ));
+        let r = testing::run_pipeline(
+            &p,
+            MSG,
+            &inbound(
+                "x@partner.example",
+                &["p@a.example", "q@b.example", "r@c.example"],
+            ),
+        );
+        assert_eq!(
+            r.response_json(),
+            serde_json::json!({"actions":[
+                {"action":{"type":"BOUNCE","parameters":{"bounceMessage":"Message blocked by policy"}},"recipients":["p@a.example"]},
+                {"action":{"type":"DROP"},"recipients":["q@b.example"]},
+                {"action":{"type":"DEFAULT"},"allRecipients":true}
+            ]})
+        );
     }
 }

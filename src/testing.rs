@@ -49,11 +49,13 @@ pub struct Run {
     pub actions: Actions,
     /// A stage set `stop`.
     pub stopped: bool,
+    summary: String,
 }
 
 impl Run {
     fn from_result(r: RunResult<'_>) -> Run {
         Run {
+            summary: r.summary(),
             output: r.output.to_vec(),
             outcome: r.outcome,
             stages: r.stages,
@@ -96,15 +98,10 @@ impl Run {
         serde_json::to_value(self.response()).expect("a response always serializes")
     }
 
-    /// One line: the outcome and every stage's decisions, as `replay` prints it.
-    pub fn summary(&self) -> String {
-        let mut parts = vec![format!("{:?}", self.outcome)];
-        parts.extend(
-            self.stages
-                .iter()
-                .map(|s| format!("{}: {}", s.label, s.report.summary())),
-        );
-        parts.join(" | ")
+    /// One line: the outcome, every stage's decisions and the response, exactly as
+    /// `replay` prints it.
+    pub fn summary(&self) -> &str {
+        &self.summary
     }
 }
 
