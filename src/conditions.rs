@@ -10,7 +10,9 @@
 //!   matches at least one); `unless.recipient` takes the recipients it matches away. The
 //!   stage runs when at least one recipient is left, and a `verdict` acts on exactly those.
 //!   So `unless = { recipient = "*@corp.example" }` on a disclaimer adds it as soon as one
-//!   recipient is outside corp.example, which is what the disclaimer is for.
+//!   recipient is outside corp.example, which is what the disclaimer is for. Only the
+//!   recipients the event lists can match: WorkMail cuts the list of a `truncated` event,
+//!   and a replayed message without an event has its To and Cc as recipients.
 //! - `header = { name = "...", matches = "regex" }`, or a list of such tables: the
 //!   regular expression (Rust `regex` syntax, unanchored, case-sensitive unless it starts
 //!   with `(?i)`) is tried on every top-level field of that name, unfolded and RFC 2047
