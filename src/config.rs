@@ -2,6 +2,7 @@
 //! [`Pipeline`] through the registry, with errors that name the file, the stage and the
 //! key.
 
+use crate::conditions::Conditions;
 use crate::pipeline::{ConfiguredStage, Pipeline};
 use crate::stage::{StageKeys, StageRegistry};
 use std::path::{Path, PathBuf};
@@ -118,6 +119,12 @@ pub fn parse(
                 format!("unknown stage type; known types: {}", known.join(", ")),
             ));
         };
+        // `when` and `unless` belong to every stage: read here, so no builder sees them
+        // and no stage can mistake them for its own keys.
+        let when = table.remove("when");
+        let unless = table.remove("unless");
+        let conditions = Conditions::parse(when.as_ref(), unless.as_ref())
+            .map_err(|e| stage_err(&stage_type, &e.key, e.problem.clone()))?;
         let mut keys = StageKeys::new(table, base_dir);
         let stage =
             builder(&mut keys).map_err(|e| stage_err(&stage_type, &e.key, e.problem.clone()))?;
@@ -126,6 +133,7 @@ pub fn parse(
         stages.push(ConfiguredStage {
             label: format!("stage {index} ({stage_type})"),
             stage_type,
+            conditions,
             stage,
         });
     }
@@ -191,6 +199,39 @@ mod tests {
                 .to_string();
         assert!(
             e.starts_with("flow.toml: stage 1 (stamp_header): key `name`: Received is an identity"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn conditions_are_read_for_any_stage_type() {
+        let p = load_str(
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"X-A\"\nvalue = \"1\"\nwhen = { direction = \"outbound\" }\nunless = { sender = \"*@corp.example\" }\n",
+        )
+        .unwrap();
+        assert!(!p.stages()[0].conditions.is_empty());
+    }
+
+    #[test]
+    fn condition_errors_name_the_file_stage_and_dotted_key() {
+        let e = load_str(
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"X-A\"\nvalue = \"1\"\nwhen = { sendr = \"*\" }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "flow.toml: stage 1 (stamp_header): key `when.sendr`: unknown condition key"
+            ),
+            "{e}"
+        );
+        let e = load_str(
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"X-A\"\nvalue = \"1\"\n[stage.unless]\nheader = { name = \"Subject\", matches = \"[\" }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("flow.toml: stage 1 (stamp_header): key `unless.header.matches`: not a valid regular expression"),
             "{e}"
         );
     }

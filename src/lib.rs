@@ -1,8 +1,41 @@
 //! workmail-flow: byte-exact email rewriting for Amazon WorkMail message-flow Lambdas and
 //! mail-server pipes.
 //!
-//! A config's stages run over a message parsed once; the output is the original's bytes
-//! plus the edits, held to WorkMail's content rules:
+//! A flow is a list of stages read from a TOML config ([`config::load`]). Each stage
+//! looks at the parsed message ([`mime_tree::MimeTree`]) and its [`Envelope`], queues
+//! edits and delivery actions, and reports what it did; the [`Pipeline`] splices the
+//! edits into the original bytes, holds the result to WorkMail's content rules and keeps
+//! the original whenever they cannot be met.
+//!
+//! ```
+//! use workmail_flow::{Direction, Envelope, StageRegistry};
+//!
+//! let pipeline = workmail_flow::testing::config(r#"
+//!     [[stage]]
+//!     type = "verdict"
+//!     action = "bounce"
+//!     message = "Mail to {{ recipients }} is not accepted"
+//!     when = { direction = "inbound", recipient = "*@closed.example" }
+//! "#, &StageRegistry::builtin()).unwrap();
+//! let envelope = Envelope {
+//!     direction: Direction::Inbound,
+//!     mail_from: Some("alice@partner.example".into()),
+//!     recipients: vec!["old@closed.example".into(), "bob@corp.example".into()],
+//!     ..Envelope::default()
+//! };
+//! let raw = b"From: alice@partner.example\r\nSubject: hi\r\n\r\nbody\r\n";
+//! let result = pipeline.run(raw, &envelope);
+//! assert_eq!(result.output.to_vec(), raw, "a verdict never changes the message");
+//! let response = serde_json::to_string(&result.actions.to_response()).unwrap();
+//! assert!(response.contains(r#""recipients":["old@closed.example"]"#));
+//! ```
+//!
+//! Your own stages implement [`Stage`] and are registered in a [`StageRegistry`] under
+//! the name a config's `type` uses; [`stage`] shows a complete one and [`testing`]
+//! tests one in a few lines.
+//!
+//! With the built-in stages, a config's stages run over a message parsed once; the output
+//! is the original's bytes plus the edits, held to WorkMail's content rules:
 //!
 //! ```
 //! use std::path::Path;
@@ -21,6 +54,7 @@
 //! ```
 
 pub mod actions;
+pub mod conditions;
 pub mod config;
 pub mod edit;
 pub mod event;
@@ -41,4 +75,5 @@ pub mod cli;
 pub mod handler;
 pub mod store;
 pub mod template;
+pub mod testing;
 pub mod text_edit;

@@ -121,6 +121,10 @@ impl Part {
 pub enum ParseError {
     #[error("not a message: no header fields and no body could be read")]
     Unreadable,
+    /// mail-parser 0.11 panics on some malformed nesting ("Invalid part ID, could not
+    /// find multipart"); such a message is treated as unreadable, never as a crash.
+    #[error("the MIME parser failed on this message's structure")]
+    ParserFailed,
 }
 
 /// A parsed message: the original bytes, the parser's view and the flattened parts.
@@ -137,9 +141,9 @@ impl<'a> MimeTree<'a> {
     /// Parses `raw` once. Malformed MIME is read as far as the parser can; only bytes the
     /// parser cannot read as a message at all are an error.
     pub fn parse(raw: &'a [u8]) -> Result<MimeTree<'a>, ParseError> {
-        let message = MessageParser::default()
-            .parse(raw)
-            .ok_or(ParseError::Unreadable)?;
+        let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw))
+            .map_err(|_| ParseError::ParserFailed)?;
+        let message = parsed.ok_or(ParseError::Unreadable)?;
         if message.parts.is_empty() {
             return Err(ParseError::Unreadable);
         }
@@ -416,11 +420,24 @@ fn describe(mp: &MessagePart<'_>, id: PartId, p: &Pending) -> Part {
     }
 }
 
+/// A forwarded message holding a message/rfc822 whose body is nested multiparts: the
+/// shape of corpus message spamassassin/nice/mime9.eml, on which mail-parser 0.11 panics.
+#[cfg(test)]
+pub(crate) const PARSER_PANICS: &[u8] = b"From: a@x\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain\n\nhi\n--b1\nContent-Type: message/rfc822\n\nFrom: b@x\nContent-Type: message/rfc822\n\nFrom: c@x\nContent-Type: multipart/mixed; boundary=b2\n\n--b2\nContent-Type: multipart/alternative; boundary=b3\n\n--b3\nContent-Type: text/plain\n\nx\n--b3--\n\n--b2\nContent-Type: image/jpeg\n\nAAAA\n--b2--\n\n--b1--\n";
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const MIXED: &[u8] = b"From: a@example.com\r\nSubject: hi\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\npreamble\r\n--XX\r\nContent-Type: text/plain; charset=ISO-8859-1\r\n\r\nhello\r\n--XX\r\nContent-Type: message/rfc822\r\n\r\nFrom: x@example.net\r\nSubject: inner\r\n\r\ninner body\r\n--XX\r\nContent-Type: application/pdf; name=\"r.pdf\"\r\nContent-Disposition: attachment\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n--XX--\r\n";
+
+    #[test]
+    fn a_message_the_parser_panics_on_is_a_parse_error_not_a_crash() {
+        assert!(matches!(
+            MimeTree::parse(PARSER_PANICS),
+            Err(ParseError::ParserFailed)
+        ));
+    }
 
     #[test]
     fn parts_are_flattened_in_document_order_with_ranges_into_the_original() {

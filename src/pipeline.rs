@@ -4,6 +4,7 @@
 //! original unchanged with the reason.
 
 use crate::actions::Actions;
+use crate::conditions::Conditions;
 use crate::edit::Output;
 use crate::event::Envelope;
 use crate::mime_tree::MimeTree;
@@ -11,11 +12,21 @@ use crate::rules;
 use crate::stage::{Stage, StageContext, StageReport};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-/// A stage as configured: its label in reports (`stage 2 (disclaimer)`) and the stage.
+/// A stage as configured: its label in reports (`stage 2 (disclaimer)`), its `when` and
+/// `unless` conditions, and the stage.
 pub struct ConfiguredStage {
     pub label: String,
     pub stage_type: String,
+    pub conditions: Conditions,
     pub stage: Box<dyn Stage>,
+}
+
+/// What the run loop needs of a stage; borrowed, so one stage can be run without a
+/// pipeline owning it (see [`crate::testing`]).
+pub(crate) struct StageRef<'s> {
+    pub label: &'s str,
+    pub conditions: &'s Conditions,
+    pub stage: &'s dyn Stage,
 }
 
 /// The stages of one config, in order.
@@ -52,6 +63,8 @@ pub struct RunResult<'a> {
     /// Re-encodings made to satisfy the content rules.
     pub repairs: Vec<String>,
     pub actions: Actions,
+    /// A stage set `stop`, so the stages after it did not run.
+    pub stopped: bool,
 }
 
 impl RunResult<'_> {
@@ -59,7 +72,8 @@ impl RunResult<'_> {
         self.outcome == Outcome::Changed
     }
 
-    /// One line: the outcome and every stage's decisions.
+    /// One line: the outcome, every stage's decisions, repairs, and the delivery response
+    /// when a stage decided one.
     pub fn summary(&self) -> String {
         let head = match &self.outcome {
             Outcome::Unchanged => "unchanged".to_string(),
@@ -72,6 +86,9 @@ impl RunResult<'_> {
         }
         if !self.repairs.is_empty() {
             parts.push(format!("repaired: {}", self.repairs.join("; ")));
+        }
+        if !self.actions.entries().is_empty() {
+            parts.push(format!("response: {}", self.actions.describe()));
         }
         parts.join(" | ")
     }
@@ -99,6 +116,7 @@ impl Pipeline {
                 .map(|(i, (t, stage))| ConfiguredStage {
                     label: format!("stage {} ({t})", i + 1),
                     stage_type: t,
+                    conditions: Conditions::none(),
                     stage,
                 })
                 .collect(),
@@ -119,99 +137,238 @@ impl Pipeline {
 
     /// Runs every stage over `raw`.
     pub fn run<'a>(&self, raw: &'a [u8], envelope: &Envelope) -> RunResult<'a> {
-        let kept = |why: String, stages: Vec<StageRecord>, actions: Actions| RunResult {
+        let stages: Vec<StageRef<'_>> = self
+            .stages
+            .iter()
+            .map(|s| StageRef {
+                label: &s.label,
+                conditions: &s.conditions,
+                stage: s.stage.as_ref(),
+            })
+            .collect();
+        run_stages(&stages, raw, envelope)
+    }
+}
+
+/// The run itself: each stage whose conditions hold looks, decides and queues edits and
+/// actions; a stage whose conditions fail, or that comes after one that set `stop`, gets
+/// a report saying so. Then the edits are applied and held to the content rules.
+pub(crate) fn run_stages<'a>(
+    stages: &[StageRef<'_>],
+    raw: &'a [u8],
+    envelope: &Envelope,
+) -> RunResult<'a> {
+    let kept = |why: String, stages: Vec<StageRecord>, actions: Actions| RunResult {
+        output: Output::unchanged(raw),
+        outcome: Outcome::KeptOriginal(why),
+        stages,
+        repairs: Vec::new(),
+        actions,
+        stopped: false,
+    };
+    if stages.is_empty() {
+        return RunResult {
             output: Output::unchanged(raw),
-            outcome: Outcome::KeptOriginal(why),
-            stages,
+            outcome: Outcome::Unchanged,
+            stages: Vec::new(),
+            repairs: Vec::new(),
+            actions: Actions::default(),
+            stopped: false,
+        };
+    }
+    let tree = match MimeTree::parse(raw) {
+        Ok(t) => t,
+        Err(e) => return kept(format!("cannot parse: {e}"), Vec::new(), Actions::default()),
+    };
+    let mut cx = StageContext::new(envelope);
+    let mut records = Vec::with_capacity(stages.len());
+    let mut stopped_by: Option<&str> = None;
+    for s in stages {
+        if let Some(by) = stopped_by {
+            records.push(StageRecord {
+                label: s.label.to_string(),
+                report: StageReport::unchanged(format!(
+                    "not run: {by} stopped the stages after it"
+                )),
+            });
+            continue;
+        }
+        match s.conditions.evaluate(&tree, &cx.edits, envelope) {
+            Ok(scope) => cx.scope = scope,
+            Err(skipped) => {
+                records.push(StageRecord {
+                    label: s.label.to_string(),
+                    report: StageReport::unchanged(skipped.to_string()),
+                });
+                continue;
+            }
+        }
+        let report = match catch_unwind(AssertUnwindSafe(|| s.stage.run(&tree, &mut cx))) {
+            Ok(r) => r,
+            Err(_) => {
+                records.push(StageRecord {
+                    label: s.label.to_string(),
+                    report: StageReport::unchanged("stage panicked; its changes are discarded"),
+                });
+                return kept(format!("{} panicked", s.label), records, cx.actions);
+            }
+        };
+        records.push(StageRecord {
+            label: s.label.to_string(),
+            report,
+        });
+        if cx.stop {
+            stopped_by = Some(s.label);
+        }
+    }
+    let actions = cx.actions.clone();
+    let stopped = cx.stop;
+    if cx.edits.is_empty() {
+        return RunResult {
+            output: Output::unchanged(raw),
+            outcome: Outcome::Unchanged,
+            stages: records,
             repairs: Vec::new(),
             actions,
+            stopped,
         };
-        if self.stages.is_empty() {
+    }
+    let mut edits = cx.edits;
+    let repairs = match rules::repair(&tree, &mut edits) {
+        Ok(r) => r,
+        Err(e) => {
             return RunResult {
-                output: Output::unchanged(raw),
-                outcome: Outcome::Unchanged,
-                stages: Vec::new(),
-                repairs: Vec::new(),
-                actions: Actions::default(),
+                stopped,
+                ..kept(format!("content rules: {e}"), records, actions)
             };
         }
-        // A parser panic on hostile input must not lose the message either.
-        let tree = match catch_unwind(|| MimeTree::parse(raw)) {
-            Ok(Ok(t)) => t,
-            Ok(Err(e)) => {
-                return kept(format!("cannot parse: {e}"), Vec::new(), Actions::default());
-            }
-            Err(_) => {
-                return kept(
-                    "the MIME parser panicked".into(),
-                    Vec::new(),
-                    Actions::default(),
-                );
-            }
-        };
-        let mut cx = StageContext::new(envelope);
-        let mut records = Vec::with_capacity(self.stages.len());
-        for s in &self.stages {
-            let report = match catch_unwind(AssertUnwindSafe(|| s.stage.run(&tree, &mut cx))) {
-                Ok(r) => r,
-                Err(_) => {
-                    records.push(StageRecord {
-                        label: s.label.clone(),
-                        report: StageReport::unchanged("stage panicked; its changes are discarded"),
-                    });
-                    return kept(format!("{} panicked", s.label), records, cx.actions);
-                }
-            };
-            records.push(StageRecord {
-                label: s.label.clone(),
-                report,
-            });
-            if cx.stop {
-                break;
-            }
-        }
-        let actions = cx.actions.clone();
-        if cx.edits.is_empty() {
+    };
+    let output = match edits.apply(&tree) {
+        Ok(o) => o,
+        Err(e) => {
             return RunResult {
-                output: Output::unchanged(raw),
-                outcome: Outcome::Unchanged,
-                stages: records,
-                repairs: Vec::new(),
-                actions,
+                stopped,
+                ..kept(format!("cannot apply edits: {e}"), records, actions)
             };
         }
-        let mut edits = cx.edits;
-        let repairs = match rules::repair(&tree, &mut edits) {
-            Ok(r) => r,
-            Err(e) => return kept(format!("content rules: {e}"), records, actions),
-        };
-        let output = match edits.apply(&tree) {
-            Ok(o) => o,
-            Err(e) => return kept(format!("cannot apply edits: {e}"), records, actions),
-        };
-        if output.is_unchanged() {
-            return RunResult {
-                output,
-                outcome: Outcome::Unchanged,
-                stages: records,
-                repairs,
-                actions,
-            };
-        }
-        let violations = rules::check(&output.to_vec(), Some(raw));
-        if let Some(v) = violations.first() {
-            let more = match violations.len() {
-                1 => String::new(),
-                n => format!(" (and {} more)", n - 1),
-            };
-            return kept(format!("content rules: {v}{more}"), records, actions);
-        }
-        RunResult {
+    };
+    if output.is_unchanged() {
+        return RunResult {
             output,
-            outcome: Outcome::Changed,
+            outcome: Outcome::Unchanged,
             stages: records,
             repairs,
             actions,
-        }
+            stopped,
+        };
+    }
+    let violations = rules::check(&output.to_vec(), Some(raw));
+    if let Some(v) = violations.first() {
+        let more = match violations.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        return RunResult {
+            stopped,
+            ..kept(format!("content rules: {v}{more}"), records, actions)
+        };
+    }
+    RunResult {
+        output,
+        outcome: Outcome::Changed,
+        stages: records,
+        repairs,
+        actions,
+        stopped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::stage::StageRegistry;
+    use crate::testing::{self, inbound, outbound};
+
+    const MSG: &[u8] = b"From: a@partner.example\r\nSubject: hi\r\n\r\nbody\r\n";
+
+    fn pipeline(text: &str) -> super::Pipeline {
+        testing::config(text, &StageRegistry::builtin()).unwrap()
+    }
+
+    #[test]
+    fn a_message_the_parser_panics_on_is_kept_unchanged() {
+        let p = pipeline("[[stage]]\ntype = \"verdict\"\naction = \"drop\"\n");
+        let raw = crate::mime_tree::PARSER_PANICS;
+        let r = testing::run_pipeline(&p, raw, &inbound("a@x.example", &[]));
+        assert_eq!(r.output, raw);
+        assert!(
+            matches!(&r.outcome, super::Outcome::KeptOriginal(w) if w.starts_with("cannot parse")),
+            "{:?}",
+            r.outcome
+        );
+    }
+
+    #[test]
+    fn a_false_condition_skips_the_stage_and_reports_which() {
+        let p = pipeline(
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"X-A\"\nvalue = \"1\"\nwhen = { direction = \"inbound\" }\n",
+        );
+        let r = testing::run_pipeline(&p, MSG, &outbound("a@corp.example", &["b@x.example"]));
+        assert_eq!(r.output, MSG);
+        assert_eq!(
+            r.summary(),
+            "unchanged | stage 1 (stamp_header): skipped: condition when.direction is inbound, message is outbound"
+        );
+    }
+
+    #[test]
+    fn stop_leaves_later_stages_out_and_says_so() {
+        let p = pipeline(concat!(
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"X-A\"\nvalue = \"1\"\n",
+            "[[stage]]\ntype = \"verdict\"\naction = \"drop\"\nstop = true\n",
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"X-B\"\nvalue = \"1\"\n",
+        ));
+        let r = testing::run_pipeline(&p, MSG, &inbound("a@partner.example", &["b@x.example"]));
+        assert!(r.stopped);
+        assert_eq!(r.header("X-A"), ["1"], "edits before the stop stand");
+        assert!(r.header("X-B").is_empty());
+        assert_eq!(
+            r.stages[2].report.summary(),
+            "not run: stage 2 (verdict) stopped the stages after it"
+        );
+    }
+
+    #[test]
+    fn a_skipped_stage_with_stop_does_not_stop_the_others() {
+        let p = pipeline(concat!(
+            "[[stage]]\ntype = \"verdict\"\naction = \"drop\"\nstop = true\nwhen = { sender = \"*@spam.example\" }\n",
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"X-B\"\nvalue = \"1\"\n",
+        ));
+        let r = testing::run_pipeline(&p, MSG, &inbound("a@partner.example", &["b@x.example"]));
+        assert!(!r.stopped);
+        assert_eq!(r.header("X-B"), ["1"]);
+    }
+
+    #[test]
+    fn each_stage_gets_the_scope_of_its_own_conditions() {
+        let p = pipeline(concat!(
+            "[[stage]]\ntype = \"verdict\"\naction = \"bounce\"\nwhen = { recipient = \"*@a.example\" }\n",
+            "[[stage]]\ntype = \"verdict\"\naction = \"drop\"\nwhen = { recipient = \"*@b.example\" }\n",
+        ));
+        let r = testing::run_pipeline(
+            &p,
+            MSG,
+            &inbound(
+                "x@partner.example",
+                &["p@a.example", "q@b.example", "r@c.example"],
+            ),
+        );
+        assert_eq!(
+            r.response_json(),
+            serde_json::json!({"actions":[
+                {"action":{"type":"BOUNCE","parameters":{"bounceMessage":"Message blocked by policy"}},"recipients":["p@a.example"]},
+                {"action":{"type":"DROP"},"recipients":["q@b.example"]},
+                {"action":{"type":"DEFAULT"},"allRecipients":true}
+            ]})
+        );
     }
 }

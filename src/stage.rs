@@ -4,8 +4,78 @@
 //! A stage is synchronous and does no I/O: it looks at the parsed message and the
 //! envelope, queues edits and delivery actions in its [`StageContext`], and returns a
 //! [`StageReport`] saying what it decided and why. Only handlers await.
+//!
+//! # Writing your own stage
+//!
+//! A stage is a struct holding its checked config, a `build` function that reads its
+//! keys, and one `run` method. This one adds `X-Partner: yes` when the envelope sender
+//! is in a configured domain:
+//!
+//! ```
+//! use workmail_flow::edit::HeaderOp;
+//! use workmail_flow::mime_tree::MimeTree;
+//! use workmail_flow::{KeyError, Stage, StageContext, StageKeys, StageRegistry, StageReport};
+//!
+//! pub struct PartnerTag {
+//!     domain: String,
+//! }
+//!
+//! /// Reads the stage's keys; every error names its key, and unknown keys are refused
+//! /// for you after `build` returns.
+//! pub fn build(keys: &mut StageKeys) -> Result<Box<dyn Stage>, KeyError> {
+//!     let domain = keys.string("domain")?.to_ascii_lowercase();
+//!     if domain.contains('@') {
+//!         return Err(KeyError::new("domain", "a domain, without @"));
+//!     }
+//!     Ok(Box::new(PartnerTag { domain }))
+//! }
+//!
+//! impl Stage for PartnerTag {
+//!     fn run(&self, mail: &MimeTree<'_>, cx: &mut StageContext<'_>) -> StageReport {
+//!         let from = cx.envelope.mail_from.as_deref().unwrap_or("").to_ascii_lowercase();
+//!         if !from.ends_with(&format!("@{}", self.domain)) {
+//!             // Reports say why, in words for an admin, never the address itself.
+//!             return StageReport::unchanged("sender is not a partner");
+//!         }
+//!         if !cx.edits.pending_values(mail, 0, "X-Partner").is_empty() {
+//!             return StageReport::unchanged("X-Partner already present");
+//!         }
+//!         // Queue the edit; the pipeline splices it in and leaves every other byte alone.
+//!         cx.edits.header(0, HeaderOp::Add { name: "X-Partner".into(), value: "yes".into() });
+//!         StageReport::changed("added X-Partner")
+//!     }
+//! }
+//!
+//! // Register it so a config can say `type = "partner_tag"`, next to the built-ins.
+//! let mut registry = StageRegistry::builtin();
+//! registry.register("partner_tag", build);
+//!
+//! // Load a config that uses it (`config::load_with(path, &registry)` reads a file).
+//! let dir = std::env::temp_dir().join(format!("partner-tag-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! let path = dir.join("flow.toml");
+//! std::fs::write(&path, r#"
+//!     [[stage]]
+//!     type = "partner_tag"
+//!     domain = "partner.example"
+//!     when = { direction = "inbound" }
+//! "#).unwrap();
+//! let pipeline = workmail_flow::config::load_with(&path, &registry).unwrap();
+//!
+//! // Test it in a few lines with `workmail_flow::testing`.
+//! use workmail_flow::testing;
+//! let envelope = testing::inbound("alice@partner.example", &["bob@corp.example"]);
+//! let run = testing::run_pipeline(&pipeline, b"Subject: hi\r\n\r\nbody\r\n", &envelope);
+//! assert_eq!(run.header("X-Partner"), ["yes"]);
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+//!
+//! Every stage gets `when` and `unless` conditions for free (they are read before
+//! `build` sees the table, so those two key names are reserved), and the recipients they
+//! select are in [`StageContext::scope`]. `docs/custom-stages.md` walks through a
+//! complete example, `handlers/keyword_flag.rs`.
 
-use crate::actions::Actions;
+use crate::actions::{Actions, Scope};
 use crate::edit::Edits;
 use crate::event::Envelope;
 use crate::mime_tree::MimeTree;
@@ -29,6 +99,11 @@ pub struct StageContext<'e> {
     pub actions: Actions,
     /// Set by a stage to stop the stages after it.
     pub stop: bool,
+    /// The recipients this stage applies to, as its `when.recipient` and
+    /// `unless.recipient` conditions selected them: `Scope::All` when it has none. The
+    /// pipeline sets it before each stage; a stage that decides delivery (like
+    /// `verdict`) passes it to [`Actions::set`].
+    pub scope: Scope,
 }
 
 impl<'e> StageContext<'e> {
@@ -38,7 +113,16 @@ impl<'e> StageContext<'e> {
             edits: Edits::new(),
             actions: Actions::default(),
             stop: false,
+            scope: Scope::All,
         }
+    }
+}
+
+/// A boxed stage is a stage, so a builder's `Box<dyn Stage>` can be passed wherever a
+/// `&dyn Stage` is expected (for instance to [`crate::testing::run`]).
+impl<S: Stage + ?Sized> Stage for Box<S> {
+    fn run(&self, mail: &MimeTree<'_>, cx: &mut StageContext<'_>) -> StageReport {
+        (**self).run(mail, cx)
     }
 }
 

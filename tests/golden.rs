@@ -126,3 +126,13 @@ fn run_stage(stage: &str) -> usize {
 fn stamp_header_golden_cases_match_in_lf_and_crlf_and_are_idempotent() {
     assert!(run_stage("stamp_header") > 0);
 }
+
+#[test]
+fn verdict_golden_cases_never_change_the_message() {
+    assert!(run_stage("verdict") > 0);
+}
+
+#[test]
+fn conditions_golden_cases_change_the_message_only_when_they_hold() {
+    assert!(run_stage("conditions") > 0);
+}
