@@ -131,6 +131,11 @@ impl Pipeline {
         self.stages.is_empty()
     }
 
+    /// Whether any stage can change a message's bytes (see [`Stage::changes_message`]).
+    pub fn changes_messages(&self) -> bool {
+        self.stages.iter().any(|s| s.stage.changes_message())
+    }
+
     pub fn stages(&self) -> &[ConfiguredStage] {
         &self.stages
     }

@@ -87,6 +87,12 @@ use std::path::{Path, PathBuf};
 pub trait Stage: Send + Sync {
     /// Looks at `mail` and queues what should change in `cx`.
     fn run(&self, mail: &MimeTree<'_>, cx: &mut StageContext<'_>) -> StageReport;
+
+    /// Whether this stage can ever change a message's bytes. A flow whose stages all say
+    /// no (verdicts only) needs no upload bucket; the Lambda checks this at start-up.
+    fn changes_message(&self) -> bool {
+        true
+    }
 }
 
 /// What a stage can read and change while it runs.
@@ -123,6 +129,10 @@ impl<'e> StageContext<'e> {
 impl<S: Stage + ?Sized> Stage for Box<S> {
     fn run(&self, mail: &MimeTree<'_>, cx: &mut StageContext<'_>) -> StageReport {
         (**self).run(mail, cx)
+    }
+
+    fn changes_message(&self) -> bool {
+        (**self).changes_message()
     }
 }
 

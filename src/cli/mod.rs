@@ -4,6 +4,8 @@
 //! config or I/O errors that stop the run.
 
 pub mod check;
+pub mod emulate;
+pub mod invoke;
 pub mod replay;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +32,8 @@ pub struct Cli {
 pub enum Command {
     Check(check::CheckArgs),
     Replay(replay::ReplayArgs),
+    Invoke(invoke::InvokeArgs),
+    Emulate(emulate::EmulateArgs),
 }
 
 /// Runs a parsed command line and returns its exit code.
@@ -37,5 +41,7 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Invoke(args) => invoke::run(&args),
+        Command::Emulate(args) => emulate::run(&args),
     }
 }

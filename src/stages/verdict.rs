@@ -213,6 +213,11 @@ pub fn build(keys: &mut StageKeys) -> Result<Box<dyn Stage>, KeyError> {
 }
 
 impl Stage for Verdict {
+    /// A verdict decides delivery; it never changes the message.
+    fn changes_message(&self) -> bool {
+        false
+    }
+
     fn run(&self, mail: &MimeTree<'_>, cx: &mut StageContext<'_>) -> StageReport {
         let env = cx.envelope;
         let who = match &cx.scope {

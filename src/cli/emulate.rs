@@ -1,0 +1,71 @@
+//! `workmail-flow emulate`: a local WorkMail Message Flow API (see `crate::emulator`).
+
+use super::{EXIT_FAILED, EXIT_USAGE};
+use crate::emulator::{self, Emulator};
+use clap::Args;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Serve WorkMail's Message Flow API on 127.0.0.1 from a folder of messages.
+///
+/// GET /messages/{id} answers DIR/{id}.eml (or DIR/{id}.updated once a put was
+/// accepted); POST /messages/{id} reads the referenced S3 object, applies WorkMail's
+/// content rules (MessageRejected with the reason, InvalidContentLocation when the object
+/// cannot be read) and writes what it accepts to DIR/{id}.updated. Faults can be
+/// injected per message with DIR/{id}.frozen, .reject, .throttle, .unavailable and
+/// .delay-ms files (see the README).
+///
+/// Example:
+///   workmail-flow emulate --messages work/messages --port 8025 --s3-endpoint http://127.0.0.1:5000
+#[derive(Debug, Args)]
+pub struct EmulateArgs {
+    /// Folder of <messageId>.eml files.
+    #[arg(long, value_name = "DIR")]
+    pub messages: PathBuf,
+    /// Port on 127.0.0.1; 0 picks a free one (printed at start).
+    #[arg(long, default_value_t = 8025)]
+    pub port: u16,
+    /// S3 endpoint to read uploaded objects from; default AWS_ENDPOINT_URL_S3 or AWS.
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+}
+
+pub fn run(args: &EmulateArgs) -> u8 {
+    if !args.messages.is_dir() {
+        eprintln!("error: {}: not a folder", args.messages.display());
+        return EXIT_USAGE;
+    }
+    if !emulator::has_messages(&args.messages) {
+        eprintln!(
+            "warning: {} holds no .eml files yet",
+            args.messages.display()
+        );
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    runtime.block_on(async {
+        let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on 127.0.0.1:{}: {e}", args.port);
+                return EXIT_USAGE;
+            }
+        };
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
+        let conf = crate::aws::sdk_config().await;
+        let s3 = emulator::s3_client(&conf, args.s3_endpoint.as_deref());
+        println!("listening on http://{addr}");
+        emulator::serve(listener, Arc::new(Emulator::new(&args.messages, s3))).await;
+        EXIT_FAILED
+    })
+}

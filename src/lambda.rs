@@ -1,0 +1,236 @@
+//! The Lambda function's start-up and per-invocation glue around [`crate::handler`]:
+//! configuration from the environment, the AWS clients built once, logging, and the
+//! Lambda runtime loop. `handlers/rewrite.rs` is a thin `main` over this, and
+//! `workmail-flow invoke` runs the same code once in-process.
+//!
+//! Environment:
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `WORKMAIL_FLOW_CONFIG` | path of the flow config; without it, the `flow.toml` bundled at build time |
+//! | `WORKMAIL_FLOW_BUCKET` | bucket for rewritten messages; required when any stage can change a message |
+//! | `WORKMAIL_FLOW_PREFIX` | key prefix, default `workmail-flow/` |
+//! | `WORKMAIL_FLOW_S3_PATH_STYLE` | `true` for path-style S3 addressing (local S3 servers on `localhost`) |
+//! | `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_WORKMAILMESSAGEFLOW` | the SDK's own endpoint overrides, for loopback servers |
+//! | `AWS_LAMBDA_LOG_FORMAT` | `JSON` for one JSON object per log record |
+
+use crate::aws::{AwsStore, Upload};
+use crate::config::{self, ConfigError};
+use crate::event::WorkMailEvent;
+use crate::handler::{self, HandlerError, HandlerResult};
+use crate::pipeline::Pipeline;
+use crate::stage::StageRegistry;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The flow config compiled into the binary (`flow.toml` at the crate root).
+pub const BUNDLED_CONFIG: &str = include_str!("../flow.toml");
+
+/// Why the function cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(
+        "{config}: {stage} can change messages, so the environment variable WORKMAIL_FLOW_BUCKET must name the bucket for rewritten messages"
+    )]
+    MissingBucket { config: String, stage: String },
+}
+
+/// Everything the function builds once at start-up.
+pub struct Function {
+    pub pipeline: Pipeline,
+    pub upload: Option<Upload>,
+    /// Where the config came from, for logs.
+    pub config_source: String,
+}
+
+impl Function {
+    /// Loads the config (`config_path`, else the bundled one) with `registry`'s stages and
+    /// checks the upload settings in `env`.
+    pub fn load(
+        config_path: Option<&Path>,
+        registry: &StageRegistry,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Function, StartupError> {
+        let (pipeline, config_source) = match config_path {
+            Some(path) => (
+                config::load_with(path, registry)?,
+                path.display().to_string(),
+            ),
+            None => {
+                let name = "flow.toml (bundled)";
+                (
+                    config::parse(BUNDLED_CONFIG, Path::new(name), Path::new("."), registry)?,
+                    name.to_string(),
+                )
+            }
+        };
+        let upload = match env("WORKMAIL_FLOW_BUCKET").filter(|b| !b.is_empty()) {
+            Some(bucket) => Some(Upload {
+                bucket,
+                prefix: env("WORKMAIL_FLOW_PREFIX")
+                    .unwrap_or_else(|| Upload::DEFAULT_PREFIX.to_string()),
+            }),
+            None => {
+                if let Some(s) = pipeline.stages().iter().find(|s| s.stage.changes_message()) {
+                    return Err(StartupError::MissingBucket {
+                        config: config_source,
+                        stage: s.label.clone(),
+                    });
+                }
+                None
+            }
+        };
+        Ok(Function {
+            pipeline,
+            upload,
+            config_source,
+        })
+    }
+
+    /// Loads from the process environment (`WORKMAIL_FLOW_CONFIG` and friends).
+    pub fn from_env(registry: &StageRegistry) -> Result<Function, StartupError> {
+        let path = std::env::var_os("WORKMAIL_FLOW_CONFIG").map(PathBuf::from);
+        Function::load(path.as_deref(), registry, |k| std::env::var(k).ok())
+    }
+}
+
+/// Sets up `tracing` for the function: JSON records when `AWS_LAMBDA_LOG_FORMAT=JSON`,
+/// plain text otherwise, level from `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// The error WorkMail sees (and retries on): a stable type name and the message.
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> lambda_runtime::Diagnostic {
+        let error_type = match &e {
+            HandlerError::Fetch { .. } => "FetchFailed",
+            HandlerError::Put { .. } => "PutFailed",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Converts Lambda's deadline (milliseconds since the epoch) to an `Instant`.
+pub fn lambda_deadline(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
+/// Runs one event through the handler with AWS clients.
+pub async fn invoke(
+    function: &Function,
+    store: &AwsStore,
+    event: &WorkMailEvent,
+    lambda_deadline: Option<Instant>,
+) -> Result<HandlerResult, HandlerError> {
+    let deadline = handler::answer_deadline(Instant::now(), lambda_deadline);
+    handler::handle(event, &function.pipeline, store, deadline).await
+}
+
+/// The Lambda runtime loop: builds clients once, then answers events until the runtime
+/// stops. Custom handlers call this with their own registry.
+pub async fn run(registry: StageRegistry) -> Result<(), lambda_runtime::Error> {
+    init_logging();
+    let function = match Function::from_env(&registry) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            return Err(e.into());
+        }
+    };
+    tracing::info!(config = %function.config_source, stages = function.pipeline.len(), "started");
+    let conf = crate::aws::sdk_config().await;
+    let store = AwsStore::new(&conf, function.upload.clone());
+    let function = &function;
+    let store = &store;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |ev: lambda_runtime::LambdaEvent<WorkMailEvent>| async move {
+            let deadline = lambda_deadline(ev.context.deadline);
+            invoke(function, store, &ev.payload, Some(deadline))
+                .await
+                .map(|r| r.response)
+        },
+    ))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn the_bundled_config_loads() {
+        let env = |k: &str| (k == "WORKMAIL_FLOW_BUCKET").then(|| "b".to_string());
+        let f = Function::load(None, &StageRegistry::builtin(), env).unwrap();
+        assert!(!f.pipeline.is_empty());
+        assert_eq!(f.upload.unwrap().prefix, "workmail-flow/");
+    }
+
+    #[test]
+    fn a_changing_flow_without_a_bucket_stops_start_up_naming_the_variable() {
+        let e = Function::load(None, &StageRegistry::builtin(), no_env)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("WORKMAIL_FLOW_BUCKET"), "{e}");
+        assert!(
+            e.contains("flow.toml (bundled): stage 1 (stamp_header)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_verdict_only_flow_needs_no_bucket() {
+        let dir = std::env::temp_dir().join(format!("wmf-lambda-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("verdicts.toml");
+        std::fs::write(
+            &path,
+            "[[stage]]\ntype = \"verdict\"\naction = \"default\"\n",
+        )
+        .unwrap();
+        let f = Function::load(Some(&path), &StageRegistry::builtin(), no_env).unwrap();
+        assert!(f.upload.is_none());
+    }
+
+    #[test]
+    fn a_broken_config_stops_start_up_naming_file_stage_and_key() {
+        let dir = std::env::temp_dir().join(format!("wmf-lambda-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("flow.toml");
+        std::fs::write(
+            &path,
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"Received\"\nvalue = \"x\"\n",
+        )
+        .unwrap();
+        let e = Function::load(Some(&path), &StageRegistry::builtin(), no_env)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("stage 1 (stamp_header): key `name`"), "{e}");
+    }
+}
