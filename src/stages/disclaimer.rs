@@ -27,9 +27,14 @@
 //! from the content, format=flowed kept intact (see [`plain`]). The part is re-encoded
 //! through [`crate::text_edit::replace_text`]; in HTML, characters the part's charset
 //! cannot hold are written as character references so the part keeps its charset (and
-//! agrees with any `<meta charset>` inside it). A part whose text cannot be decoded
-//! without loss (an unknown charset, bytes invalid in it, a broken transfer encoding) is
-//! left alone: re-encoding it would damage what the sender wrote.
+//! agrees with any `<meta charset>` inside it).
+//!
+//! Left alone, with the reason in the report: a part whose text cannot be decoded
+//! without loss (an unknown charset, bytes invalid in it, a broken transfer encoding or
+//! one we do not write), since re-encoding it would damage what the sender wrote; a part
+//! holding inline PGP (signed or encrypted armor); a message whose header the parser
+//! could not read. A message cut short before its final boundary gets the disclaimer in
+//! the text part it ends with, which readers show as the end of the body.
 
 pub mod html;
 pub mod plain;
@@ -202,9 +207,15 @@ impl Disclaimer {
             ));
         }
         let Some(encoding) = TransferEncoding::parse(part.transfer_encoding.as_deref()) else {
+            let token: String = part
+                .transfer_encoding
+                .as_deref()
+                .unwrap_or("")
+                .chars()
+                .take(32)
+                .collect();
             return Err(format!(
-                "{what} uses transfer encoding {:?}, which is not rewritten; left alone",
-                part.transfer_encoding.as_deref().unwrap_or("")
+                "{what} uses transfer encoding {token:?}, which is not rewritten; left alone"
             ));
         };
         // mail-parser flags a part whose closing boundary is missing, or whose base64 or
@@ -223,6 +234,11 @@ impl Disclaimer {
             return Err(format!(
                 "{what} cannot be decoded without loss (charset {}); left alone",
                 part.charset.as_deref().unwrap_or("not declared")
+            ));
+        }
+        if let Some(kind) = inline_pgp(text) {
+            return Err(format!(
+                "{what} holds an inline PGP {kind} block; left alone so it still verifies as a whole"
             ));
         }
         if self.skip_if_present && self.is_present(text, repr, values) {
@@ -281,6 +297,8 @@ impl Disclaimer {
 
 /// Parses a template and checks it can stand where it will be inserted.
 fn parse_template(key: &str, text: &str, is_html: bool) -> Result<Template, KeyError> {
+    // A file saved by a Windows editor may start with a byte order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
         return Err(KeyError::new(key, "is empty"));
     }
@@ -483,6 +501,17 @@ fn decodes_faithfully(
     let bytes = encoding.decode(mail.body_bytes(part.id));
     let charset = part.charset.as_deref().unwrap_or("us-ascii");
     text_edit::encode_in(charset, text).is_some_and(|b| b == bytes)
+}
+
+/// Whether a text is inline PGP (RFC 4880 cleartext signature or armored message):
+/// text added around the armor would read as part of a signed message without being
+/// signed, so such a part is left alone like multipart/signed.
+fn inline_pgp(text: &str) -> Option<&'static str> {
+    text.lines().find_map(|l| match l.trim_end() {
+        "-----BEGIN PGP SIGNED MESSAGE-----" => Some("signed"),
+        "-----BEGIN PGP MESSAGE-----" => Some("encrypted"),
+        _ => None,
+    })
 }
 
 static FLOWED: LazyLock<Regex> = LazyLock::new(|| {
@@ -796,6 +825,76 @@ mod tests {
         assert_eq!(e.key, "text");
     }
 
+    fn load(toml: &str, base: &std::path::Path) -> Result<crate::Pipeline, String> {
+        crate::config::parse(
+            toml,
+            std::path::Path::new("flow.toml"),
+            base,
+            &crate::StageRegistry::builtin(),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn template_files_are_read_relative_to_the_config_and_errors_name_the_key() {
+        let dir = std::env::temp_dir().join(format!("wmf-disclaimer-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("t")).unwrap();
+        std::fs::write(dir.join("t/d.txt"), "Sent by {{ sender }}.\n").unwrap();
+        std::fs::write(dir.join("t/bad.html"), "<p>{{ sendr }}</p>\n").unwrap();
+        let ok = "[[stage]]\ntype = \"disclaimer\"\ntext_file = \"t/d.txt\"\n";
+        assert_eq!(load(ok, &dir).unwrap().len(), 1);
+        let missing = "[[stage]]\ntype = \"disclaimer\"\ntext_file = \"t/nope.txt\"\n";
+        let e = load(missing, &dir).unwrap_err();
+        assert!(
+            e.starts_with("flow.toml: stage 1 (disclaimer): key `text_file`: cannot read"),
+            "{e}"
+        );
+        let bad = "[[stage]]\ntype = \"disclaimer\"\nhtml_file = \"t/bad.html\"\n";
+        let e = load(bad, &dir).unwrap_err();
+        assert!(
+            e.starts_with(
+                "flow.toml: stage 1 (disclaimer): key `html_file`: unknown placeholder {{ sendr }}"
+            ),
+            "{e}"
+        );
+        let both = "[[stage]]\ntype = \"disclaimer\"\ntext = \"x\"\ntext_file = \"t/d.txt\"\n";
+        assert!(
+            load(both, &dir)
+                .unwrap_err()
+                .contains("key `text_file`: give `text` or `text_file`, not both")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn placement_keys_and_unknown_keys_are_checked_at_load() {
+        let dir = std::path::Path::new(".");
+        let e = load(
+            "[[stage]]\ntype = \"disclaimer\"\ntext = \"x\"\nplacement = \"middle\"\n",
+            dir,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("key `placement`: \"middle\" is not one of bottom, top"),
+            "{e}"
+        );
+        let e = load(
+            "[[stage]]\ntype = \"disclaimer\"\ntext = \"x\"\nskip_if_presnt = false\n",
+            dir,
+        )
+        .unwrap_err();
+        assert!(e.contains("key `skip_if_presnt`: unknown key"), "{e}");
+        let e = load("[[stage]]\ntype = \"disclaimer\"\n", dir).unwrap_err();
+        assert!(e.contains("key `text`: a disclaimer needs"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_templates_load() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let toml = "[[stage]]\ntype = \"disclaimer\"\ntext_file = \"templates/disclaimer.txt\"\nhtml_file = \"templates/disclaimer.html\"\n";
+        assert_eq!(load(toml, root).unwrap().len(), 1);
+    }
+
     #[test]
     fn a_named_text_part_after_the_first_is_an_attachment_not_body() {
         let raw = b"From: a@example.com\nContent-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/plain\n\nbody\n--B\nContent-Type: text/plain\nContent-Disposition: inline; filename=\"notes.txt\"\n\nnotes\n--B--\n";
@@ -809,6 +908,33 @@ mod tests {
     }
 
     #[test]
+    fn an_html_only_alternative_gets_one_disclaimer_not_two() {
+        // mail-parser lists the HTML part in the text body too when there is no plain one.
+        let raw = b"From: a@example.com\nContent-Type: multipart/alternative; boundary=A\n\n--A\nContent-Type: text/html\n\n<p>hi</p>\n--A--\n";
+        let (out, r) = run(&text_only("Confidential."), raw);
+        assert_eq!(r.decisions.len(), 1, "{r:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out)
+                .matches("Confidential.")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn an_inline_calendar_part_is_never_taken_for_body_text() {
+        let raw = b"From: a@example.com\nContent-Type: multipart/mixed; boundary=M\n\n--M\nContent-Type: text/plain\n\nSee you there.\n--M\nContent-Type: text/calendar; method=REQUEST\n\nBEGIN:VCALENDAR\nEND:VCALENDAR\n--M--\n";
+        let (out, r) = run(&text_only("Confidential."), raw);
+        assert_eq!(
+            r.decisions,
+            ["added to text/plain part 1 at the bottom (us-ascii, 7bit)"]
+        );
+        assert!(
+            String::from_utf8_lossy(&out).contains("\n\nBEGIN:VCALENDAR\nEND:VCALENDAR\n--M--")
+        );
+    }
+
+    #[test]
     fn undecodable_text_is_left_alone() {
         let raw = b"From: a@example.com\nContent-Type: text/plain\n\ncaf\xe9\n";
         let (out, r) = run(&text_only("Confidential."), raw);
@@ -818,6 +944,23 @@ mod tests {
             r.decisions[0].contains("cannot be decoded without loss"),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn inline_pgp_text_is_left_alone() {
+        let raw = b"From: a@example.com\n\n-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nhello\n-----BEGIN PGP SIGNATURE-----\nAAAA\n-----END PGP SIGNATURE-----\n";
+        let (out, r) = run(&text_only("Confidential."), raw);
+        assert_eq!(out, raw);
+        assert!(r.decisions[0].contains("inline PGP signed"), "{r:?}");
+        let quoted = b"From: a@example.com\n\nSee below\n> -----BEGIN PGP MESSAGE-----\n";
+        assert!(run(&text_only("Confidential."), quoted).1.changed);
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_of_a_template_is_dropped() {
+        let d = text_only("\u{feff}Confidential.");
+        let (out, _) = run(&d, PLAIN);
+        assert!(out.ends_with(b"Hello Bob\r\n\r\nConfidential.\r\n"));
     }
 
     #[test]

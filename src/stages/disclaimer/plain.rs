@@ -26,13 +26,16 @@ pub fn line_ending_of(text: &str, fallback: &'static str) -> &'static str {
 
 /// The disclaimer as lines ready to insert, joined with `nl` (no line break at the
 /// end): leading and trailing blank lines dropped, and for flowed text trailing spaces
-/// removed and lines space-stuffed.
+/// removed (but for a `-- ` signature separator) and lines space-stuffed.
 pub fn disclaimer_block(rendered: &str, nl: &str, flowed: bool) -> String {
     let lines: Vec<String> = rendered
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
         .map(|l| {
-            if flowed {
+            if flowed && l == "-- " {
+                // The signature separator keeps its space (RFC 3676 section 4.3).
+                l.to_string()
+            } else if flowed {
                 let l = l.trim_end_matches([' ', '\t']);
                 if l.starts_with(' ') || l.starts_with("From ") || l.starts_with('>') {
                     format!(" {l}")
@@ -176,6 +179,11 @@ mod tests {
             "First line\r\n  From here\r\n From now on\r\n > quoted\r\nplain"
         );
         assert!(block.split("\r\n").all(|l| !l.ends_with(' ')));
+    }
+
+    #[test]
+    fn flowed_block_keeps_a_signature_separator() {
+        assert_eq!(disclaimer_block("-- \nLegal", "\n", true), "-- \nLegal");
     }
 
     #[test]
