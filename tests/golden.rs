@@ -136,3 +136,8 @@ fn verdict_golden_cases_never_change_the_message() {
 fn conditions_golden_cases_change_the_message_only_when_they_hold() {
     assert!(run_stage("conditions") > 0);
 }
+
+#[test]
+fn disclaimer_golden_cases_match_in_lf_and_crlf_and_are_idempotent() {
+    assert!(run_stage("disclaimer") > 0);
+}

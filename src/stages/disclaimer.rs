@@ -1,0 +1,974 @@
+//! `disclaimer`: adds a disclaimer to the message's body text.
+//!
+//! Keys:
+//! - `text` / `text_file`: the plain-text template (inline, or a file relative to the
+//!   config file); `html` / `html_file`: the HTML template. At least one is required.
+//!   With only `text`, HTML parts get the text HTML-escaped in `<p>` blocks (one per
+//!   paragraph, `<br>` between lines) inside a `<div>`. With only `html`, plain parts get
+//!   the HTML read as text: tags dropped, character references decoded, block elements
+//!   and `<br>` on their own lines, one blank line between paragraphs.
+//! - `placement` = `bottom` (default) | `top`.
+//! - `skip_if_present` = true (default): a part that already holds the disclaimer (a
+//!   second pass, or a reply quoting an earlier message) gets no second one.
+//!
+//! Templates may use `{{ sender }}` (the From address, else the envelope's MAIL FROM),
+//! `{{ recipients }}` (the To and Cc addresses: the envelope's list is not used, as it
+//! holds Bcc recipients every reader would then see), `{{ subject }}` (decoded),
+//! `{{ direction }}` (`inbound` / `outbound`) and `{{ date }}` (the Date field as
+//! written). The HTML template escapes what it inserts; an unknown placeholder is a
+//! config error naming the key. Defaults ship in `templates/disclaimer.{txt,html}`.
+//!
+//! Where: the last text/plain and the last text/html part of the body as RFC 8621
+//! section 4.1.4 defines it, once each, and never an attachment (Content-Disposition
+//! attachment, or a named text part that is not first in its multipart), an attached
+//! message or anything inside one, text/calendar, or anything inside multipart/signed,
+//! multipart/encrypted or application/pkcs7-mime. HTML goes before the closing body tag
+//! that ends the document (see [`html`]); text goes on its own lines a blank line away
+//! from the content, format=flowed kept intact (see [`plain`]). The part is re-encoded
+//! through [`crate::text_edit::replace_text`]; in HTML, characters the part's charset
+//! cannot hold are written as character references so the part keeps its charset (and
+//! agrees with any `<meta charset>` inside it).
+//!
+//! Left alone, with the reason in the report: a part whose text cannot be decoded
+//! without loss (an unknown charset, bytes invalid in it, a broken transfer encoding or
+//! one we do not write), since re-encoding it would damage what the sender wrote; a part
+//! holding inline PGP (signed or encrypted armor); a message whose header the parser
+//! could not read. A message cut short before its final boundary gets the disclaimer in
+//! the text part it ends with, which readers show as the end of the body.
+
+pub mod html;
+pub mod plain;
+pub mod presence;
+
+pub use plain::Placement;
+
+use crate::event::Envelope;
+use crate::mime_tree::{MimeTree, Part, PartId, PartKind};
+use crate::newline::Newline;
+use crate::stage::{KeyError, Stage, StageContext, StageKeys, StageReport};
+use crate::template::{Escape, Template, html_escape};
+use crate::text_edit::{self, TextChange};
+use crate::transfer::TransferEncoding;
+use presence::{Markers, SLOT};
+use regex::Regex;
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+/// The placeholders a disclaimer template may use.
+pub const PLACEHOLDERS: &[&str] = &["sender", "recipients", "subject", "direction", "date"];
+
+/// A configured disclaimer.
+#[derive(Debug, Clone)]
+pub struct Disclaimer {
+    text: Option<Template>,
+    html: Option<Template>,
+    placement: Placement,
+    skip_if_present: bool,
+    /// One set per template given, each tried against plain and HTML parts alike (a
+    /// reply may quote the HTML disclaimer as text, or the other way round).
+    markers: Vec<Markers>,
+}
+
+/// Which representation of the body a part is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repr {
+    Plain,
+    Html,
+}
+
+impl Repr {
+    fn label(self) -> &'static str {
+        match self {
+            Repr::Plain => "text/plain",
+            Repr::Html => "text/html",
+        }
+    }
+}
+
+impl Disclaimer {
+    /// A disclaimer from template texts; errors name the key (`text`, `html`).
+    pub fn new(
+        text: Option<&str>,
+        html: Option<&str>,
+        placement: Placement,
+        skip_if_present: bool,
+    ) -> Result<Disclaimer, KeyError> {
+        Disclaimer::from_sources(
+            text.map(|t| ("text", t.to_string())),
+            html.map(|h| ("html", h.to_string())),
+            placement,
+            skip_if_present,
+        )
+    }
+
+    /// A disclaimer from `(key, template text)` pairs, the key used in errors.
+    fn from_sources(
+        text: Option<(&str, String)>,
+        html: Option<(&str, String)>,
+        placement: Placement,
+        skip_if_present: bool,
+    ) -> Result<Disclaimer, KeyError> {
+        if text.is_none() && html.is_none() {
+            return Err(KeyError::new(
+                "text",
+                "a disclaimer needs `text`, `text_file`, `html` or `html_file`",
+            ));
+        }
+        let text = text
+            .map(|(k, t)| parse_template(k, &t, false))
+            .transpose()?;
+        let html = html.map(|(k, t)| parse_template(k, &t, true)).transpose()?;
+        let slots: BTreeMap<&str, String> = PLACEHOLDERS
+            .iter()
+            .map(|&p| (p, SLOT.to_string()))
+            .collect();
+        let mut markers = Vec::new();
+        if let Some(t) = &text {
+            markers.push(Markers::from_slotted(
+                &t.render(&slots, Escape::None),
+                false,
+            ));
+        }
+        if let Some(h) = &html {
+            markers.push(Markers::from_slotted(&h.render(&slots, Escape::Html), true));
+        }
+        Ok(Disclaimer {
+            text,
+            html,
+            placement,
+            skip_if_present,
+            markers,
+        })
+    }
+
+    /// The plain-text disclaimer for this message, lines ending in LF.
+    fn render_plain(&self, values: &BTreeMap<&str, String>) -> String {
+        match (&self.text, &self.html) {
+            (Some(t), _) => Newline::Lf.normalize(&t.render(values, Escape::None)),
+            (None, Some(h)) => html::to_text(&h.render(values, Escape::Html)),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The HTML disclaimer for this message, lines ending in LF, no final line break.
+    fn render_html(&self, values: &BTreeMap<&str, String>) -> String {
+        match (&self.html, &self.text) {
+            (Some(h), _) => Newline::Lf
+                .normalize(&h.render(values, Escape::Html))
+                .trim_end()
+                .to_string(),
+            (None, Some(t)) => text_to_html(&t.render(values, Escape::None)),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// Whether a part's decoded text already holds the disclaimer.
+    fn is_present(&self, text: &str, repr: Repr, values: &BTreeMap<&str, String>) -> bool {
+        let normalized = presence::normalize_part(text, repr == Repr::Html);
+        if self.markers.iter().any(|m| m.is_distinctive()) {
+            return self
+                .markers
+                .iter()
+                .filter(|m| m.is_distinctive())
+                .any(|m| m.found_in(&normalized));
+        }
+        // Templates of placeholders only: look for this message's rendering.
+        [
+            presence::normalize(&self.render_plain(values)),
+            presence::normalize_part(&self.render_html(values), true),
+        ]
+        .iter()
+        .any(|r| !r.is_empty() && normalized.contains(r.as_str()))
+    }
+
+    /// Adds the disclaimer to one part, or says why not.
+    fn add_to(
+        &self,
+        mail: &MimeTree<'_>,
+        cx: &mut StageContext<'_>,
+        id: PartId,
+        repr: Repr,
+        values: &BTreeMap<&str, String>,
+    ) -> Result<String, String> {
+        let part = mail.part(id);
+        let what = format!("{} part {id}", repr.label());
+        if part.protected {
+            return Err(format!(
+                "{what} is inside {}; left alone so the signature or encryption holds",
+                protection_container(mail, part)
+            ));
+        }
+        if part.in_attached_message {
+            return Err(format!("{what} is inside an attached message; left alone"));
+        }
+        if cx.edits.touches_content(mail, id) {
+            return Err(format!(
+                "{what} was already rewritten by an earlier stage; left alone"
+            ));
+        }
+        let Some(encoding) = TransferEncoding::parse(part.transfer_encoding.as_deref()) else {
+            let token: String = part
+                .transfer_encoding
+                .as_deref()
+                .unwrap_or("")
+                .chars()
+                .take(32)
+                .collect();
+            return Err(format!(
+                "{what} uses transfer encoding {token:?}, which is not rewritten; left alone"
+            ));
+        };
+        // mail-parser flags a part whose closing boundary is missing, or whose base64 or
+        // quoted-printable it could not decode, and then hands over the raw bytes. Raw
+        // bytes are the text itself only without a transfer encoding.
+        if mail.has_encoding_problem(id) && encoding != TransferEncoding::Identity {
+            return Err(format!(
+                "{what} has a {} body the parser could not decode; left alone",
+                part.transfer_encoding.as_deref().unwrap_or("")
+            ));
+        }
+        let Some(text) = mail.decoded_text(id) else {
+            return Err(format!("{what} holds no decodable text; left alone"));
+        };
+        if !decodes_faithfully(mail, part, text, encoding) {
+            return Err(format!(
+                "{what} cannot be decoded without loss (charset {}); left alone",
+                part.charset.as_deref().unwrap_or("not declared")
+            ));
+        }
+        if let Some(kind) = inline_pgp(text) {
+            return Err(format!(
+                "{what} holds an inline PGP {kind} block; left alone so it still verifies as a whole"
+            ));
+        }
+        if self.skip_if_present && self.is_present(text, repr, values) {
+            return Err(format!("{what} already holds the disclaimer"));
+        }
+        let fallback = if encoding == TransferEncoding::Base64 {
+            // RFC 2045: text is base64-encoded in canonical form, with CRLF.
+            "\r\n"
+        } else {
+            Newline::at(mail.raw(), part.body.start, mail.newline_of(id)).as_str()
+        };
+        let nl = plain::line_ending_of(text, fallback);
+        let nl_kind = if nl == "\r\n" {
+            Newline::CrLf
+        } else {
+            Newline::Lf
+        };
+        let (new_text, where_) = match repr {
+            Repr::Plain => {
+                let flowed = is_flowed(mail, id);
+                let block = plain::disclaimer_block(&self.render_plain(values), nl, flowed);
+                let where_ = match (self.placement, flowed) {
+                    (Placement::Bottom, false) => "at the bottom",
+                    (Placement::Bottom, true) => "at the bottom (format=flowed kept)",
+                    (Placement::Top, false) => "at the top",
+                    (Placement::Top, true) => "at the top (format=flowed kept)",
+                };
+                (
+                    plain::place(text, &block, self.placement, nl, flowed),
+                    where_,
+                )
+            }
+            Repr::Html => {
+                let block = nl_kind.normalize(&fit_html_to_charset(
+                    &self.render_html(values),
+                    part.charset.as_deref(),
+                ));
+                let insertion = match self.placement {
+                    Placement::Bottom => html::bottom_insertion(text),
+                    Placement::Top => html::top_insertion(text),
+                };
+                (
+                    splice_html(text, insertion.at, &block, nl, self.placement),
+                    insertion.anchor.describe(),
+                )
+            }
+        };
+        let change = text_edit::replace_text(mail, &mut cx.edits, id, &new_text)
+            .map_err(|e| format!("{what}: {e}; left alone"))?;
+        Ok(format!(
+            "added to {what} {where_} ({})",
+            describe_change(part, &change)
+        ))
+    }
+}
+
+/// Parses a template and checks it can stand where it will be inserted.
+fn parse_template(key: &str, text: &str, is_html: bool) -> Result<Template, KeyError> {
+    // A file saved by a Windows editor may start with a byte order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(KeyError::new(key, "is empty"));
+    }
+    if is_html {
+        let l = html::scan(text);
+        if l.body_open_end.is_some()
+            || l.body_close_start.is_some()
+            || l.html_open_end.is_some()
+            || l.html_close_start.is_some()
+        {
+            return Err(KeyError::new(
+                key,
+                "must be an HTML fragment: no <html> or <body> tags (it is inserted into the body)",
+            ));
+        }
+        if l.unclosed_start.is_some() {
+            return Err(KeyError::new(
+                key,
+                "has an unclosed comment, tag or element, which would hide the rest of the message",
+            ));
+        }
+    }
+    Template::parse(text, PLACEHOLDERS).map_err(|e| KeyError::new(key, e.to_string()))
+}
+
+/// Builds the stage from config keys.
+pub fn build(keys: &mut StageKeys) -> Result<Box<dyn Stage>, KeyError> {
+    let text = template_source(keys, "text", "text_file")?;
+    let html = template_source(keys, "html", "html_file")?;
+    let placement = match keys.opt_string("placement")?.as_deref() {
+        None | Some("bottom") => Placement::Bottom,
+        Some("top") => Placement::Top,
+        Some(other) => {
+            return Err(KeyError::new(
+                "placement",
+                format!("{other:?} is not one of bottom, top"),
+            ));
+        }
+    };
+    let skip_if_present = keys.bool_or("skip_if_present", true)?;
+    Ok(Box::new(Disclaimer::from_sources(
+        text,
+        html,
+        placement,
+        skip_if_present,
+    )?))
+}
+
+/// A template given inline or as a file: `(the key it came from, its text)`.
+fn template_source(
+    keys: &mut StageKeys,
+    inline_key: &'static str,
+    file_key: &'static str,
+) -> Result<Option<(&'static str, String)>, KeyError> {
+    let inline = keys.opt_string(inline_key)?;
+    let file = keys.opt_path(file_key)?;
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(KeyError::new(
+            file_key,
+            format!("give `{inline_key}` or `{file_key}`, not both"),
+        )),
+        (Some(t), None) => Ok(Some((inline_key, t))),
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .map(|t| Some((file_key, t)))
+            .map_err(|e| KeyError::new(file_key, format!("cannot read {}: {e}", path.display()))),
+        (None, None) => Ok(None),
+    }
+}
+
+impl Stage for Disclaimer {
+    fn run(&self, mail: &MimeTree<'_>, cx: &mut StageContext<'_>) -> StageReport {
+        if mail.root().fields.is_empty() {
+            // mail-parser found no header (a first line of blanks ends it for the parser,
+            // not for others), so what it calls the body holds the header: editing it
+            // would put text where no reader expects it.
+            return StageReport::unchanged(
+                "the message has no header fields the parser could read; left alone",
+            );
+        }
+        let plain = last_body_part(mail, mail.text_body(), Repr::Plain);
+        let html = last_body_part(mail, mail.html_body(), Repr::Html);
+        if plain.is_none() && html.is_none() {
+            return StageReport::unchanged(no_body_reason(mail));
+        }
+        let values = placeholder_values(mail, cx.envelope);
+        let mut report = StageReport::default();
+        for (repr, id) in [(Repr::Plain, plain), (Repr::Html, html)] {
+            let Some(id) = id else { continue };
+            match self.add_to(mail, cx, id, repr, &values) {
+                Ok(done) => report.note(done, true),
+                Err(why) => report.note(why, false),
+            }
+        }
+        report
+    }
+}
+
+/// The last part of an RFC 8621 body list that is this representation and is body
+/// text by RFC 8621's rules. mail-parser lists an HTML part among the text body when
+/// there is no plain alternative (and the other way round), lists inline images and
+/// other text/* parts, and counts a named text part as body where RFC 8621 does not
+/// when it is not first in its multipart.
+fn last_body_part(mail: &MimeTree<'_>, list: &[PartId], repr: Repr) -> Option<PartId> {
+    if let Some(tail) = unterminated_tail(mail, repr) {
+        return Some(tail);
+    }
+    list.iter().rev().copied().find(|&id| {
+        let p = mail.part(id);
+        let right_kind = match repr {
+            Repr::Plain => p.kind == PartKind::Text && p.content_type == "text/plain",
+            Repr::Html => p.kind == PartKind::Html,
+        };
+        right_kind && is_body_text(mail, p)
+    })
+}
+
+/// The text part that ends a message whose final boundary is missing. mail-parser
+/// flags it as an encoding problem and leaves it out of the body lists, yet readers show
+/// it as the end of the body; without a transfer encoding its bytes are its text.
+fn unterminated_tail(mail: &MimeTree<'_>, repr: Repr) -> Option<PartId> {
+    let p = mail.parts().last()?;
+    let in_related_after_first = p.parent.is_some_and(|parent| {
+        let parent = mail.part(parent);
+        parent.content_type == "multipart/related" && parent.children().first() != Some(&p.id)
+    });
+    let is_tail = p.parent.is_some()
+        && p.is_leaf()
+        && !p.in_attached_message
+        && p.content_type == repr.label()
+        && mail.has_encoding_problem(p.id)
+        && TransferEncoding::parse(p.transfer_encoding.as_deref())
+            == Some(TransferEncoding::Identity)
+        && is_body_text(mail, p)
+        && !in_related_after_first;
+    is_tail.then_some(p.id)
+}
+
+/// RFC 8621 section 4.1.4's test for a text part being body rather than attachment.
+fn is_body_text(mail: &MimeTree<'_>, p: &Part) -> bool {
+    if p.disposition.as_deref() == Some("attachment") {
+        return false;
+    }
+    let first_in_parent = p
+        .parent
+        .is_none_or(|parent| mail.part(parent).children().first() == Some(&p.id));
+    first_in_parent || p.filename.is_none()
+}
+
+/// Why a message has no body part to take the disclaimer.
+fn no_body_reason(mail: &MimeTree<'_>) -> String {
+    match mail
+        .parts()
+        .iter()
+        .find(|p| !p.in_attached_message && p.is_protection_container())
+    {
+        Some(p) => format!(
+            "the body is inside {} (part {}); left alone so the signature or encryption holds",
+            p.content_type, p.id
+        ),
+        None => match mail.parts().iter().find(|p| {
+            !p.in_attached_message
+                && matches!(p.content_type.as_str(), "text/plain" | "text/html")
+                && p.disposition.as_deref() != Some("attachment")
+                && mail.has_encoding_problem(p.id)
+        }) {
+            Some(p) => format!(
+                "{} part {} has a body the parser could not read (broken transfer encoding or boundary); left alone",
+                p.content_type, p.id
+            ),
+            None => "no text/plain or text/html body part".to_string(),
+        },
+    }
+}
+
+/// The signature or encryption container a protected part sits in.
+fn protection_container(mail: &MimeTree<'_>, part: &Part) -> String {
+    let mut cur = Some(part.id);
+    while let Some(id) = cur {
+        let p = mail.part(id);
+        if p.is_protection_container() {
+            return p.content_type.clone();
+        }
+        cur = p.parent;
+    }
+    "a signed or encrypted part".to_string()
+}
+
+/// Whether the decoded text says what the part's bytes say. mail-parser decodes an
+/// unknown charset, or bytes invalid in the declared one, with U+FFFD: such text is
+/// lossy, unless the bytes really hold U+FFFD (then encoding the text gives them back).
+fn decodes_faithfully(
+    mail: &MimeTree<'_>,
+    part: &Part,
+    text: &str,
+    encoding: TransferEncoding,
+) -> bool {
+    if !text.contains('\u{FFFD}') {
+        return true;
+    }
+    let bytes = encoding.decode(mail.body_bytes(part.id));
+    let charset = part.charset.as_deref().unwrap_or("us-ascii");
+    text_edit::encode_in(charset, text).is_some_and(|b| b == bytes)
+}
+
+/// Whether a text is inline PGP (RFC 4880 cleartext signature or armored message):
+/// text added around the armor would read as part of a signed message without being
+/// signed, so such a part is left alone like multipart/signed.
+fn inline_pgp(text: &str) -> Option<&'static str> {
+    text.lines().find_map(|l| match l.trim_end() {
+        "-----BEGIN PGP SIGNED MESSAGE-----" => Some("signed"),
+        "-----BEGIN PGP MESSAGE-----" => Some("encrypted"),
+        _ => None,
+    })
+}
+
+static FLOWED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i);\s*format\s*=\s*"?flowed"?\s*(;|$)"#).expect("valid regex")
+});
+
+/// Whether a part is `format=flowed` (RFC 3676).
+fn is_flowed(mail: &MimeTree<'_>, id: PartId) -> bool {
+    mail.field_value(id, "Content-Type")
+        .is_some_and(|v| FLOWED.is_match(&v))
+}
+
+/// The values placeholders render, with control characters (a line break in a decoded
+/// subject) made spaces so a value cannot add lines.
+pub fn placeholder_values(
+    mail: &MimeTree<'_>,
+    envelope: &Envelope,
+) -> BTreeMap<&'static str, String> {
+    let msg = mail.message();
+    let sender = msg
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address.as_deref())
+        .map(str::to_string)
+        .or_else(|| envelope.mail_from.clone())
+        .unwrap_or_default();
+    let recipients: Vec<String> = [msg.to(), msg.cc()]
+        .into_iter()
+        .flatten()
+        .flat_map(|list| list.iter())
+        .filter_map(|a| a.address.as_deref().map(str::to_string))
+        .collect();
+    let subject = msg
+        .subject()
+        .map(str::to_string)
+        .or_else(|| envelope.subject.clone())
+        .unwrap_or_default();
+    let date = mail.field_value(0, "Date").unwrap_or_default();
+    let clean = |s: String| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect::<String>()
+            .trim()
+            .to_string()
+    };
+    BTreeMap::from([
+        ("sender", clean(sender)),
+        ("recipients", clean(recipients.join(", "))),
+        ("subject", clean(subject)),
+        ("direction", envelope.direction.as_str().to_string()),
+        ("date", clean(date)),
+    ])
+}
+
+/// A plain-text disclaimer as HTML: escaped, one `<p>` per paragraph, `<br>` between
+/// lines, in a `<div>`.
+pub fn text_to_html(text: &str) -> String {
+    let text = Newline::Lf.normalize(text);
+    let mut paragraphs: Vec<Vec<&str>> = vec![Vec::new()];
+    for line in text.lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            if paragraphs.last().is_some_and(|p| !p.is_empty()) {
+                paragraphs.push(Vec::new());
+            }
+        } else if let Some(p) = paragraphs.last_mut() {
+            p.push(line);
+        }
+    }
+    let mut out = String::from("<div class=\"disclaimer\">\n");
+    for p in paragraphs.iter().filter(|p| !p.is_empty()) {
+        let lines: Vec<String> = p.iter().map(|l| html_escape(l)).collect();
+        out.push_str("<p>");
+        out.push_str(&lines.join("<br>\n"));
+        out.push_str("</p>\n");
+    }
+    out.push_str("</div>");
+    out
+}
+
+/// Writes characters the part's charset cannot hold as character references, so adding
+/// the disclaimer does not move the part to UTF-8 (where a `<meta charset>` in the HTML
+/// would contradict it). An unknown or unwritable charset is left to
+/// [`text_edit::replace_text`], which moves the part to UTF-8.
+fn fit_html_to_charset(html: &str, charset: Option<&str>) -> String {
+    let charset = charset.unwrap_or("us-ascii");
+    if html.is_ascii() || text_edit::encode_in(charset, "a").is_none() {
+        return html.to_string();
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut buf = [0u8; 4];
+    for c in html.chars() {
+        if c.is_ascii() || text_edit::encode_in(charset, c.encode_utf8(&mut buf)).is_some() {
+            out.push(c);
+        } else {
+            out.push_str(&format!("&#{};", c as u32));
+        }
+    }
+    out
+}
+
+/// `html` with `block` inserted at byte `at`, on its own line where the text around it
+/// has line breaks, without adding a line break at the very end.
+fn splice_html(html: &str, at: usize, block: &str, nl: &str, placement: Placement) -> String {
+    let (pre, post) = html.split_at(at);
+    let at_line_start = pre.is_empty() || pre.ends_with('\n');
+    let mut out = String::with_capacity(html.len() + block.len() + 4);
+    out.push_str(pre);
+    match placement {
+        Placement::Bottom => {
+            if post.is_empty() && !at_line_start {
+                out.push_str(nl);
+            }
+            out.push_str(block);
+            if at_line_start && !(pre.is_empty() && post.is_empty()) {
+                out.push_str(nl);
+            }
+        }
+        Placement::Top => {
+            if post.starts_with('\n') || post.starts_with("\r\n") {
+                out.push_str(nl);
+                out.push_str(block);
+            } else {
+                out.push_str(block);
+                if pre.is_empty() && !post.is_empty() {
+                    out.push_str(nl);
+                }
+            }
+        }
+    }
+    out.push_str(post);
+    out
+}
+
+/// The report's words for how the part was written.
+fn describe_change(part: &Part, change: &TextChange) -> String {
+    let charset = if change.moved_to_utf8 {
+        format!(
+            "moved to utf-8 from {}",
+            part.charset.as_deref().unwrap_or("us-ascii")
+        )
+    } else {
+        change.charset.clone()
+    };
+    let before = part.transfer_encoding.as_deref().unwrap_or("7bit");
+    let cte = if before.eq_ignore_ascii_case(change.transfer_encoding) {
+        change.transfer_encoding.to_string()
+    } else {
+        format!("{} (was {before})", change.transfer_encoding)
+    };
+    format!("{charset}, {cte}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Direction, Envelope};
+
+    fn run(stage: &Disclaimer, raw: &[u8]) -> (Vec<u8>, StageReport) {
+        let tree = MimeTree::parse(raw).unwrap();
+        let env = Envelope::from_message(raw, Direction::Outbound);
+        let mut cx = StageContext::new(&env);
+        let report = stage.run(&tree, &mut cx);
+        (cx.edits.apply(&tree).unwrap().to_vec(), report)
+    }
+
+    fn text_only(t: &str) -> Disclaimer {
+        Disclaimer::new(Some(t), None, Placement::Bottom, true).unwrap()
+    }
+
+    const PLAIN: &[u8] = b"From: Alice <alice@example.com>\r\nTo: bob@example.net\r\nSubject: Hi\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nHello Bob\r\n";
+
+    #[test]
+    fn plain_text_gets_the_disclaimer_below_a_blank_line_and_a_second_pass_changes_nothing() {
+        let d = text_only("Sent by {{ sender }} to {{ recipients }} ({{ direction }}).");
+        let (out, r) = run(&d, PLAIN);
+        assert!(r.changed, "{r:?}");
+        assert!(
+            out.ends_with(
+                b"Hello Bob\r\n\r\nSent by alice@example.com to bob@example.net (outbound).\r\n"
+            ),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+        let (again, r) = run(&d, &out);
+        assert!(!r.changed, "{r:?}");
+        assert_eq!(again, out);
+        assert_eq!(
+            r.decisions,
+            ["text/plain part 0 already holds the disclaimer"]
+        );
+    }
+
+    #[test]
+    fn skip_if_present_false_adds_again() {
+        let d = Disclaimer::new(Some("Confidential."), None, Placement::Bottom, false).unwrap();
+        let (once, _) = run(&d, PLAIN);
+        let (twice, r) = run(&d, &once);
+        assert!(r.changed);
+        assert_ne!(once, twice);
+    }
+
+    #[test]
+    fn html_only_config_renders_text_for_plain_parts() {
+        let d = Disclaimer::new(
+            None,
+            Some("<div><p>Confidential &amp; private:<br>{{ subject }}</p></div>"),
+            Placement::Bottom,
+            true,
+        )
+        .unwrap();
+        let (out, _) = run(&d, PLAIN);
+        assert!(out.ends_with(b"Hello Bob\r\n\r\nConfidential & private:\r\nHi\r\n"));
+    }
+
+    #[test]
+    fn text_only_config_renders_escaped_paragraphs_for_html_parts() {
+        assert_eq!(
+            text_to_html("A <b>\nB\n\nC & D\n"),
+            "<div class=\"disclaimer\">\n<p>A &lt;b&gt;<br>\nB</p>\n<p>C &amp; D</p>\n</div>"
+        );
+    }
+
+    #[test]
+    fn the_html_template_escapes_values() {
+        let raw = b"From: a@example.com\nSubject: <script>x</script>\nContent-Type: text/html\n\n<p>hi</p>\n";
+        let d = Disclaimer::new(
+            None,
+            Some("<p>Re: {{ subject }}</p>"),
+            Placement::Bottom,
+            true,
+        )
+        .unwrap();
+        let (out, _) = run(&d, raw);
+        assert!(
+            String::from_utf8_lossy(&out)
+                .ends_with("<p>hi</p>\n<p>Re: &lt;script&gt;x&lt;/script&gt;</p>\n")
+        );
+    }
+
+    #[test]
+    fn a_value_cannot_add_lines() {
+        let raw = b"From: a@example.com\nSubject: =?utf-8?q?one=0D=0AFrom_two?=\n\nbody\n";
+        let tree = MimeTree::parse(raw).unwrap();
+        let v = placeholder_values(&tree, &Envelope::default());
+        assert_eq!(v["subject"], "one  From two");
+    }
+
+    #[test]
+    fn recipients_are_the_visible_ones_not_the_envelopes() {
+        let tree = MimeTree::parse(PLAIN).unwrap();
+        let env = Envelope {
+            recipients: vec!["bob@example.net".into(), "hidden-bcc@example.org".into()],
+            ..Envelope::default()
+        };
+        assert_eq!(
+            placeholder_values(&tree, &env)["recipients"],
+            "bob@example.net"
+        );
+    }
+
+    #[test]
+    fn html_disclaimer_keeps_a_latin1_part_latin1_with_character_references() {
+        assert_eq!(
+            fit_html_to_charset("<p>caf\u{e9} \u{2014} \u{65e5}</p>", Some("iso-8859-1")),
+            "<p>caf\u{e9} &#8212; &#26085;</p>"
+        );
+        assert_eq!(fit_html_to_charset("\u{2014}", Some("utf-8")), "\u{2014}");
+        assert_eq!(
+            fit_html_to_charset("\u{2014}", Some("x-unknown")),
+            "\u{2014}"
+        );
+    }
+
+    #[test]
+    fn splice_html_keeps_lines_tidy() {
+        let b = Placement::Bottom;
+        let t = Placement::Top;
+        assert_eq!(
+            splice_html("<p>a</p>\n</body>", 9, "D", "\n", b),
+            "<p>a</p>\nD\n</body>"
+        );
+        assert_eq!(
+            splice_html("<p>a</p></body>", 8, "D", "\n", b),
+            "<p>a</p>D</body>"
+        );
+        assert_eq!(splice_html("<p>a</p>", 8, "D", "\n", b), "<p>a</p>\nD");
+        assert_eq!(splice_html("<p>a</p>\n", 9, "D", "\n", b), "<p>a</p>\nD\n");
+        assert_eq!(splice_html("", 0, "D", "\n", b), "D");
+        assert_eq!(
+            splice_html("<body>\n<p>a", 6, "D", "\n", t),
+            "<body>\nD\n<p>a"
+        );
+        assert_eq!(splice_html("<body><p>a", 6, "D", "\n", t), "<body>D<p>a");
+        assert_eq!(splice_html("<p>a", 0, "D", "\n", t), "D\n<p>a");
+    }
+
+    #[test]
+    fn config_errors_name_the_key() {
+        let e = Disclaimer::new(None, None, Placement::Bottom, true).unwrap_err();
+        assert_eq!(e.key, "text");
+        let e = Disclaimer::new(Some("{{ sendr }}"), None, Placement::Bottom, true).unwrap_err();
+        assert_eq!(e.key, "text");
+        assert!(e.problem.contains("sendr"), "{e}");
+        let e = Disclaimer::new(Some("x"), Some("<body>x</body>"), Placement::Bottom, true)
+            .unwrap_err();
+        assert_eq!(e.key, "html");
+        let e = Disclaimer::new(None, Some("<p>x<!-- y"), Placement::Bottom, true).unwrap_err();
+        assert_eq!(e.key, "html");
+        let e = Disclaimer::new(Some("  \n"), None, Placement::Bottom, true).unwrap_err();
+        assert_eq!(e.key, "text");
+    }
+
+    fn load(toml: &str, base: &std::path::Path) -> Result<crate::Pipeline, String> {
+        crate::config::parse(
+            toml,
+            std::path::Path::new("flow.toml"),
+            base,
+            &crate::StageRegistry::builtin(),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn template_files_are_read_relative_to_the_config_and_errors_name_the_key() {
+        let dir = std::env::temp_dir().join(format!("wmf-disclaimer-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("t")).unwrap();
+        std::fs::write(dir.join("t/d.txt"), "Sent by {{ sender }}.\n").unwrap();
+        std::fs::write(dir.join("t/bad.html"), "<p>{{ sendr }}</p>\n").unwrap();
+        let ok = "[[stage]]\ntype = \"disclaimer\"\ntext_file = \"t/d.txt\"\n";
+        assert_eq!(load(ok, &dir).unwrap().len(), 1);
+        let missing = "[[stage]]\ntype = \"disclaimer\"\ntext_file = \"t/nope.txt\"\n";
+        let e = load(missing, &dir).unwrap_err();
+        assert!(
+            e.starts_with("flow.toml: stage 1 (disclaimer): key `text_file`: cannot read"),
+            "{e}"
+        );
+        let bad = "[[stage]]\ntype = \"disclaimer\"\nhtml_file = \"t/bad.html\"\n";
+        let e = load(bad, &dir).unwrap_err();
+        assert!(
+            e.starts_with(
+                "flow.toml: stage 1 (disclaimer): key `html_file`: unknown placeholder {{ sendr }}"
+            ),
+            "{e}"
+        );
+        let both = "[[stage]]\ntype = \"disclaimer\"\ntext = \"x\"\ntext_file = \"t/d.txt\"\n";
+        assert!(
+            load(both, &dir)
+                .unwrap_err()
+                .contains("key `text_file`: give `text` or `text_file`, not both")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn placement_keys_and_unknown_keys_are_checked_at_load() {
+        let dir = std::path::Path::new(".");
+        let e = load(
+            "[[stage]]\ntype = \"disclaimer\"\ntext = \"x\"\nplacement = \"middle\"\n",
+            dir,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("key `placement`: \"middle\" is not one of bottom, top"),
+            "{e}"
+        );
+        let e = load(
+            "[[stage]]\ntype = \"disclaimer\"\ntext = \"x\"\nskip_if_presnt = false\n",
+            dir,
+        )
+        .unwrap_err();
+        assert!(e.contains("key `skip_if_presnt`: unknown key"), "{e}");
+        let e = load("[[stage]]\ntype = \"disclaimer\"\n", dir).unwrap_err();
+        assert!(e.contains("key `text`: a disclaimer needs"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_templates_load() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let toml = "[[stage]]\ntype = \"disclaimer\"\ntext_file = \"templates/disclaimer.txt\"\nhtml_file = \"templates/disclaimer.html\"\n";
+        assert_eq!(load(toml, root).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_named_text_part_after_the_first_is_an_attachment_not_body() {
+        let raw = b"From: a@example.com\nContent-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/plain\n\nbody\n--B\nContent-Type: text/plain\nContent-Disposition: inline; filename=\"notes.txt\"\n\nnotes\n--B--\n";
+        let (out, r) = run(&text_only("Confidential."), raw);
+        assert_eq!(
+            r.decisions,
+            ["added to text/plain part 1 at the bottom (us-ascii, 7bit)"]
+        );
+        assert!(String::from_utf8_lossy(&out).contains("body\n\nConfidential.\n--B\n"));
+        assert!(String::from_utf8_lossy(&out).contains("\n\nnotes\n--B--"));
+    }
+
+    #[test]
+    fn an_html_only_alternative_gets_one_disclaimer_not_two() {
+        // mail-parser lists the HTML part in the text body too when there is no plain one.
+        let raw = b"From: a@example.com\nContent-Type: multipart/alternative; boundary=A\n\n--A\nContent-Type: text/html\n\n<p>hi</p>\n--A--\n";
+        let (out, r) = run(&text_only("Confidential."), raw);
+        assert_eq!(r.decisions.len(), 1, "{r:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out)
+                .matches("Confidential.")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn an_inline_calendar_part_is_never_taken_for_body_text() {
+        let raw = b"From: a@example.com\nContent-Type: multipart/mixed; boundary=M\n\n--M\nContent-Type: text/plain\n\nSee you there.\n--M\nContent-Type: text/calendar; method=REQUEST\n\nBEGIN:VCALENDAR\nEND:VCALENDAR\n--M--\n";
+        let (out, r) = run(&text_only("Confidential."), raw);
+        assert_eq!(
+            r.decisions,
+            ["added to text/plain part 1 at the bottom (us-ascii, 7bit)"]
+        );
+        assert!(
+            String::from_utf8_lossy(&out).contains("\n\nBEGIN:VCALENDAR\nEND:VCALENDAR\n--M--")
+        );
+    }
+
+    #[test]
+    fn undecodable_text_is_left_alone() {
+        let raw = b"From: a@example.com\nContent-Type: text/plain\n\ncaf\xe9\n";
+        let (out, r) = run(&text_only("Confidential."), raw);
+        assert!(!r.changed);
+        assert_eq!(out, raw);
+        assert!(
+            r.decisions[0].contains("cannot be decoded without loss"),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn inline_pgp_text_is_left_alone() {
+        let raw = b"From: a@example.com\n\n-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nhello\n-----BEGIN PGP SIGNATURE-----\nAAAA\n-----END PGP SIGNATURE-----\n";
+        let (out, r) = run(&text_only("Confidential."), raw);
+        assert_eq!(out, raw);
+        assert!(r.decisions[0].contains("inline PGP signed"), "{r:?}");
+        let quoted = b"From: a@example.com\n\nSee below\n> -----BEGIN PGP MESSAGE-----\n";
+        assert!(run(&text_only("Confidential."), quoted).1.changed);
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_of_a_template_is_dropped() {
+        let d = text_only("\u{feff}Confidential.");
+        let (out, _) = run(&d, PLAIN);
+        assert!(out.ends_with(b"Hello Bob\r\n\r\nConfidential.\r\n"));
+    }
+
+    #[test]
+    fn a_placeholder_only_template_is_recognised_by_its_rendering() {
+        let d = text_only("{{ sender }}");
+        let (once, r) = run(&d, PLAIN);
+        assert!(r.changed);
+        let (_, r) = run(&d, &once);
+        assert!(!r.changed, "{r:?}");
+    }
+}
