@@ -126,3 +126,8 @@ fn run_stage(stage: &str) -> usize {
 fn stamp_header_golden_cases_match_in_lf_and_crlf_and_are_idempotent() {
     assert!(run_stage("stamp_header") > 0);
 }
+
+#[test]
+fn subject_tag_golden_cases_match_in_lf_and_crlf_and_are_idempotent() {
+    assert!(run_stage("subject_tag") > 0);
+}

@@ -1,10 +1,12 @@
 //! The stages this crate ships, one module each.
 
 pub mod stamp_header;
+pub mod subject_tag;
 
 use crate::stage::StageRegistry;
 
 /// Registers every built-in stage under its config name.
 pub fn register_builtin(r: &mut StageRegistry) {
     r.register("stamp_header", stamp_header::build);
+    r.register("subject_tag", subject_tag::build);
 }
