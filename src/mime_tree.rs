@@ -435,7 +435,8 @@ fn describe(mp: &MessagePart<'_>, id: PartId, p: &Pending) -> Part {
 fn declared_names(mp: &MessagePart<'_>) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     let found = [
-        mp.content_disposition().and_then(|d| d.attribute("filename")),
+        mp.content_disposition()
+            .and_then(|d| d.attribute("filename")),
         mp.content_type().and_then(|c| c.attribute("name")),
     ];
     for name in found.into_iter().flatten() {

@@ -131,3 +131,8 @@ fn stamp_header_golden_cases_match_in_lf_and_crlf_and_are_idempotent() {
 fn subject_tag_golden_cases_match_in_lf_and_crlf_and_are_idempotent() {
     assert!(run_stage("subject_tag") > 0);
 }
+
+#[test]
+fn strip_attachments_golden_cases_match_in_lf_and_crlf_and_are_idempotent() {
+    assert!(run_stage("strip_attachments") > 0);
+}

@@ -1,6 +1,7 @@
 //! The stages this crate ships, one module each.
 
 pub mod stamp_header;
+pub mod strip_attachments;
 pub mod subject_tag;
 
 use crate::stage::StageRegistry;
@@ -9,4 +10,5 @@ use crate::stage::StageRegistry;
 pub fn register_builtin(r: &mut StageRegistry) {
     r.register("stamp_header", stamp_header::build);
     r.register("subject_tag", subject_tag::build);
+    r.register("strip_attachments", strip_attachments::build);
 }

@@ -136,7 +136,10 @@ impl Stage for SubjectTag {
                 return StageReport::unchanged("the subject already carries the tag");
             }
             None => (self.tag.clone(), "no subject: the tag became the subject"),
-            Some("") => (self.tag.clone(), "empty subject: the tag became the subject"),
+            Some("") => (
+                self.tag.clone(),
+                "empty subject: the tag became the subject",
+            ),
             Some(s) => (format!("{} {s}", self.tag), "tagged the subject"),
         };
         cx.edits.header(
@@ -207,7 +210,13 @@ mod tests {
         ] {
             assert!(s.carries_tag(subject), "{subject}");
         }
-        for subject in ["hi [EXTERNAL]", "Re: hi", "Ref: [EXTERNAL] hi", "[SPAM] hi", ""] {
+        for subject in [
+            "hi [EXTERNAL]",
+            "Re: hi",
+            "Ref: [EXTERNAL] hi",
+            "[SPAM] hi",
+            "",
+        ] {
             assert!(!s.carries_tag(subject), "{subject}");
         }
         let colon = SubjectTag::new("EXT:").unwrap();
@@ -236,7 +245,8 @@ mod tests {
 
     #[test]
     fn an_iso_2022_jp_subject_keeps_its_text() {
-        let raw = b"From: a@example.com\r\nSubject: =?ISO-2022-JP?B?GyRCRnxLXDhsGyhC?=\r\n\r\nbody\r\n";
+        let raw =
+            b"From: a@example.com\r\nSubject: =?ISO-2022-JP?B?GyRCRnxLXDhsGyhC?=\r\n\r\nbody\r\n";
         let (once, _) = run(&ext(), raw);
         assert_eq!(subject_of(&once), "[EXTERNAL] 日本語");
         assert!(!run(&ext(), &once).1.changed);
@@ -255,12 +265,16 @@ mod tests {
     fn a_second_subject_field_is_removed_so_subject_stays_once_only() {
         let raw = b"From: a@example.com\nSubject: one\nSubject: two\n\nbody\n";
         let (out, _) = run(&ext(), raw);
-        assert_eq!(out, b"From: a@example.com\nSubject: [EXTERNAL] one\n\nbody\n");
+        assert_eq!(
+            out,
+            b"From: a@example.com\nSubject: [EXTERNAL] one\n\nbody\n"
+        );
     }
 
     #[test]
     fn line_breaks_decoded_from_an_encoded_subject_become_spaces() {
-        let raw = b"From: a@example.com\nSubject: =?utf-8?Q?a=0D=0ABcc:_x@example.com_=C3=A9?=\n\nb\n";
+        let raw =
+            b"From: a@example.com\nSubject: =?utf-8?Q?a=0D=0ABcc:_x@example.com_=C3=A9?=\n\nb\n";
         let (out, r) = run(&ext(), raw);
         assert!(r.changed);
         assert_eq!(subject_of(&out), "[EXTERNAL] a  Bcc: x@example.com é");
@@ -291,7 +305,10 @@ mod tests {
         );
         ext().run(&tree, &mut cx);
         let out = cx.edits.apply(&tree).unwrap().to_vec();
-        assert_eq!(out, b"From: a@example.com\nSubject: [EXTERNAL] new\n\nbody\n");
+        assert_eq!(
+            out,
+            b"From: a@example.com\nSubject: [EXTERNAL] new\n\nbody\n"
+        );
     }
 
     #[test]
