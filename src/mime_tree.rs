@@ -246,17 +246,6 @@ impl<'a> MimeTree<'a> {
             .collect()
     }
 
-    /// Whether the part is in the RFC 8621 body lists (textBody or htmlBody) of its own
-    /// message: the top-level message's, or the attached message's it belongs to. Those
-    /// lists also hold inline images and the like; callers that mean "body text" check
-    /// the part's kind too.
-    pub fn is_body_part(&self, id: PartId) -> bool {
-        let loc = &self.parts[id].locator;
-        let msg = message_at(&self.message, &loc.nesting);
-        let index = loc.index as u32;
-        msg.text_body.contains(&index) || msg.html_body.contains(&index)
-    }
-
     fn parser_part(&self, id: PartId) -> &MessagePart<'a> {
         let loc = &self.parts[id].locator;
         let mut msg = &self.message;
@@ -564,13 +553,5 @@ mod tests {
         let tree = MimeTree::parse(raw).unwrap();
         assert_eq!(tree.part(0).filename.as_deref(), Some("a.pdf"));
         assert_eq!(tree.part(0).names, ["a.pdf", "a.exe"]);
-    }
-
-    #[test]
-    fn body_part_membership_is_per_message_including_attached_ones() {
-        let tree = MimeTree::parse(MIXED).unwrap();
-        assert!(tree.is_body_part(1));
-        assert!(tree.is_body_part(3), "the attached message's own body");
-        assert!(!tree.is_body_part(4));
     }
 }

@@ -270,8 +270,14 @@ impl StripAttachments {
     }
 
     fn verdict(&self, mail: &MimeTree<'_>, part: &Part, depth: usize) -> Verdict {
-        let attached_message = matches!(part.kind, PartKind::Message(_));
-        if !attached_message && (!part.is_leaf() || is_body_text(mail, part)) {
+        // Declared types decide, not what the parser made of malformed parts: a
+        // multipart without a usable boundary is still the message's structure, and
+        // every message/* (delivery-status, partial, …) is an attached message.
+        let attached_message =
+            matches!(part.kind, PartKind::Message(_)) || part.main_type() == "message";
+        if part.main_type() == "multipart"
+            || (!attached_message && (!part.is_leaf() || is_body_text(part)))
+        {
             return Verdict::Keep;
         }
         if is_notice(mail, part) {
@@ -302,6 +308,12 @@ impl StripAttachments {
             return Verdict::LeftAlone(
                 reasons,
                 "an attached message (include_attached_messages = false)".into(),
+            );
+        }
+        if !part.is_message_root && !stands_after_a_boundary(mail, part) {
+            return Verdict::LeftAlone(
+                reasons,
+                "malformed MIME: the part does not start right after a boundary line, so replacing it could change the structure".into(),
             );
         }
         Verdict::Strip(reasons)
@@ -526,13 +538,25 @@ fn normalize_extension(entry: &str) -> Result<String, String> {
     Ok(e)
 }
 
-/// Text or HTML that is the message's body: in its message's RFC 8621 body lists,
-/// without a name and not marked as an attachment.
-fn is_body_text(mail: &MimeTree<'_>, part: &Part) -> bool {
-    matches!(part.kind, PartKind::Text | PartKind::Html)
-        && mail.is_body_part(part.id)
+/// Text or HTML that reads as the message's body: text/plain or text/html without a name
+/// and not marked as an attachment, wherever it stands. Judged on declared headers, not
+/// the parser's RFC 8621 lists, which leave out body parts of malformed mail (an html
+/// part after a missing boundary, one the parser could not decode); stripping body text
+/// is never what a policy means.
+fn is_body_text(part: &Part) -> bool {
+    matches!(part.content_type.as_str(), "text/plain" | "text/html")
         && part.names.is_empty()
         && part.disposition.as_deref() != Some("attachment")
+}
+
+/// Whether a part inside a multipart starts where a well-formed one does: at the start
+/// of a line, its first header field right there. The parser also reports parts it
+/// found in a close delimiter or an epilogue ("--B--" then header-like lines); replacing
+/// those would overwrite the delimiter and create a part that was not there.
+fn stands_after_a_boundary(mail: &MimeTree<'_>, part: &Part) -> bool {
+    let start = part.header.start;
+    let at_line_start = start == 0 || mail.raw().get(start - 1) == Some(&b'\n');
+    at_line_start && part.fields.first().is_none_or(|f| f.range.start == start)
 }
 
 /// A notice this stage wrote: text/plain, every declared name ends in the suffix, small.
@@ -657,14 +681,30 @@ fn param(name: &str, value: &str) -> String {
     if plain {
         return format!("{name}=\"{value}\"");
     }
+    // One piece per character, so a segment never splits a character's bytes (some
+    // decoders decode segments one by one).
+    let pieces: Vec<String> = value
+        .chars()
+        .map(|c| {
+            let mut buf = [0u8; 4];
+            c.encode_utf8(&mut buf)
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    // Segments of even length near PARAM_SEGMENT, rather than full ones and a stub.
+    let total: usize = pieces.iter().map(String::len).sum();
+    let target = total.div_ceil(total.div_ceil(PARAM_SEGMENT).max(1));
     let mut segments: Vec<String> = vec![String::new()];
-    for b in value.bytes() {
-        let piece = if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-            (b as char).to_string()
-        } else {
-            format!("%{b:02X}")
-        };
-        if segments.last().expect("one").len() + piece.len() > PARAM_SEGMENT {
+    for piece in pieces {
+        if segments.last().expect("one").len() >= target {
             segments.push(String::new());
         }
         segments.last_mut().expect("one").push_str(&piece);
@@ -1016,6 +1056,39 @@ mod tests {
     }
 
     #[test]
+    fn a_part_the_parser_found_in_a_close_delimiter_or_epilogue_is_left_alone() {
+        for raw in [
+            b"From: a@example.com\nContent-Type: multipart/mixed; boundary=B\n\npreamble\n--B--\nContent-Type: application/octet-stream; name=a.exe\n\nAAAA\n".as_slice(),
+            b"From: a@example.com\nContent-Type: multipart/mixed; boundary=B\n\n--B\n--B--\nContent-Type: application/octet-stream; name=a.exe\n\nAAAA\n",
+        ] {
+            let (out, r) = run(&exe(), raw);
+            assert_eq!(out, raw);
+            assert!(r.decisions[0].contains("malformed MIME"), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn unnamed_body_text_and_declared_multiparts_are_never_candidates() {
+        let s = StripAttachments::new(&[], &["*/*"], None).unwrap();
+        // The parser leaves the html part out of its body lists (no end boundary).
+        let raw = b"From: a@example.com\nContent-Type: multipart/alternative; boundary=A\n\n--A\nContent-Type: text/plain\n\nt\n--A\nContent-Type: text/html\n\n<p>h</p>\n";
+        assert!(!run(&s, raw).1.changed);
+        // A multipart the parser could not split (no boundary) stays the message.
+        let raw = b"From: a@example.com\nContent-Type: multipart/mixed\n\nbody\n";
+        assert!(!run(&s, raw).1.changed);
+    }
+
+    #[test]
+    fn every_message_type_counts_as_an_attached_message() {
+        let raw = b"From: a@example.com\nContent-Type: multipart/report; boundary=R\n\n--R\nContent-Type: text/plain\n\nbounced\n--R\nContent-Type: message/delivery-status\n\nStatus: 5.0.0\n--R--\n";
+        let s = StripAttachments::new(&[], &["message/*"], None).unwrap();
+        let (_, r) = run(&s, raw);
+        assert!(!r.changed);
+        assert!(r.decisions[0].contains("an attached message"), "{r:?}");
+        assert!(run(&s.include_attached_messages(true), raw).1.changed);
+    }
+
+    #[test]
     fn config_errors_name_their_key() {
         assert_eq!(
             StripAttachments::new(&[], &[], None).unwrap_err().key,
@@ -1058,6 +1131,14 @@ mod tests {
         let p = param("filename", &long);
         assert!(p.starts_with("filename*0*=utf-8''%C3%A9"));
         assert!(p.split("; ").all(|s| s.len() <= PARAM_SEGMENT + 20));
+        let lens: Vec<usize> = p
+            .split("; ")
+            .map(|s| s.split('=').nth(1).unwrap().len())
+            .collect();
+        assert!(
+            lens.iter().max().unwrap() - lens.iter().min().unwrap() <= 20,
+            "{p}"
+        );
         let raw = format!(
             "From: a@example.com\nContent-Type: application/octet-stream\nContent-Disposition: attachment; {p}\n\nx\n"
         );
