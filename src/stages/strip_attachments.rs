@@ -23,15 +23,21 @@
 //!   base64-encoded attached message (whose parts cannot be edited in place) is replaced
 //!   whole when anything inside it would be stripped.
 //!
-//! Which parts are candidates: single parts that are attachments (Content-Disposition
-//! attachment, or a declared name, or not among the RFC 8621 body parts of their
-//! message) and, with `include_attached_messages`, attached messages. Never the body text
-//! (a text/plain or text/html body part without a name), never a multipart container, and
-//! never anything inside multipart/signed, multipart/encrypted or application/pkcs7-mime:
-//! a match there is reported ("left alone: inside multipart/signed") and not touched.
+//! Which parts are candidates: every single part except body text, and every attached
+//! message (any message/*, under the rule above). Body text is text/plain or text/html
+//! without a declared name and not marked `attachment`, judged on its own headers rather
+//! than the parser's RFC 8621 body lists, which drop body parts of malformed mail; named
+//! text parts, `attachment` parts and every other type (inline images too, which RFC 8621
+//! lists as attachments as well) are candidates. Never a part declared multipart/*
+//! (even one the parser could not split), never anything inside multipart/signed,
+//! multipart/encrypted or application/pkcs7-mime: a match there is reported ("left alone
+//! … inside multipart/signed") and not touched. Nor a part that does not start right
+//! after a boundary line (the parser reports such parts inside a close delimiter or an
+//! epilogue of broken mail): replacing it would change the structure, so it is reported.
 //!
-//! The notice part: `text/plain; charset=utf-8`, 7bit when ASCII, else quoted-printable
-//! (base64 when a line would start with `--`, which a parser could take for a boundary),
+//! The notice part (see [`notice`]): `text/plain; charset=utf-8`, 7bit when ASCII, else
+//! quoted-printable (base64 when a line would start with `--`, which a parser could take
+//! for a boundary),
 //! `Content-Disposition: attachment` with the name `<original name>.removed.txt`
 //! (`attachment.removed.txt` without one). As an attachment it never counts as body
 //! text under RFC 8621, so a disclaimer stage never writes into it and the whole pipeline
@@ -50,38 +56,25 @@
 //! ("stripped part 3 (application/x-msdownload): extension exe"), never the file name:
 //! names are the sender's data, and the notice in the message already carries them.
 
-use crate::edit::HeaderOp;
-use crate::header_field;
-use crate::mime_tree::{MimeTree, Part, PartId, PartKind};
-use crate::newline::Newline;
-use crate::stage::{KeyError, Stage, StageContext, StageKeys, StageReport};
-use crate::template::{Escape, Template};
-use crate::transfer::{self, TransferEncoding};
-use std::collections::BTreeMap;
-use std::fmt;
+pub mod notice;
 
-/// The built-in notice text.
-pub const DEFAULT_NOTICE: &str = include_str!("../../templates/strip_notice.txt");
-/// Placeholders a notice template may use.
-pub const NOTICE_PLACEHOLDERS: &[&str] = &["filename", "content_type", "size"];
-/// The end of every notice part's name; what marks a notice on a second pass.
-pub const NOTICE_SUFFIX: &str = ".removed.txt";
+use notice::{DEFAULT_NOTICE, NOTICE_PLACEHOLDERS, NOTICE_SUFFIX, Notice};
+
+use crate::edit::HeaderOp;
+use crate::mime_tree::{MimeTree, Part, PartId, PartKind};
+use crate::stage::{KeyError, Stage, StageContext, StageKeys, StageReport};
+use crate::template::Template;
+use crate::transfer::TransferEncoding;
+use std::fmt;
 
 /// Longest notice template accepted at load.
 const MAX_TEMPLATE_BYTES: usize = 16 * 1024;
 /// Largest part still taken for a notice: the template plus three inserted values.
 const MAX_NOTICE_BYTES: usize = 64 * 1024;
-/// A name inserted into the notice text is cut here (most file systems stop at 255).
-const MAX_NAME_IN_TEXT: usize = 255;
-/// The original name inside the notice's own file name is cut here.
-const MAX_NAME_IN_FILENAME: usize = 80;
 /// Per kind, how many parts the report names one by one before it counts the rest.
 const REPORT_DETAIL: usize = 25;
 /// How deep base64-encoded attached messages inside each other are opened.
 const MAX_OPAQUE_DEPTH: usize = 3;
-/// Longest RFC 2231 segment we write, so folded lines stay short.
-const PARAM_SEGMENT: usize = 50;
-
 /// A `type/subtype` glob, lowercase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypeGlob(String);
@@ -343,33 +336,14 @@ impl StripAttachments {
     /// Queues the notice in place of `part`.
     fn strip(&self, mail: &MimeTree<'_>, part: &Part, cx: &mut StageContext<'_>) {
         let nl = mail.newline_of(part.id);
-        let name = part.names.first().map(|n| clean_text(n));
-        let values = BTreeMap::from([
-            (
-                "filename",
-                name.as_deref()
-                    .map(|n| truncate_chars(n, MAX_NAME_IN_TEXT))
-                    .unwrap_or_else(|| "(no name)".to_string()),
-            ),
-            ("content_type", clean_text(&part.content_type)),
-            ("size", human_size(decoded_size(mail, part))),
-        ]);
-        let text = nl.normalize(&self.notice.render(&values, Escape::None));
-        let mut text = text.trim_end_matches(['\r', '\n']).to_string();
-        if mail.body_bytes(part.id).ends_with(b"\n") {
-            text.push_str(nl.as_str());
-        }
-        let (body, cte) = encode_notice(&text, nl);
-        let file = match &name {
-            // Path separators go: the name must not point a saving client elsewhere.
-            Some(n) => format!(
-                "{}{NOTICE_SUFFIX}",
-                truncate_chars(&n.replace(['/', '\\'], "_"), MAX_NAME_IN_FILENAME)
-            ),
-            None => format!("attachment{NOTICE_SUFFIX}"),
-        };
-        let content_type = format!("text/plain; charset=utf-8; {}", param("name", &file));
-        let disposition = format!("attachment; {}", param("filename", &file));
+        let notice = Notice::render(
+            &self.notice,
+            part.names.first().map(String::as_str),
+            &part.content_type,
+            decoded_size(mail, part),
+            nl,
+            mail.body_bytes(part.id).ends_with(b"\n"),
+        );
         if part.is_message_root {
             // The part's header block is a message header: keep it, change only what
             // describes the content.
@@ -377,11 +351,14 @@ impl StripAttachments {
                 name: name.into(),
                 value,
             };
-            cx.edits.header(part.id, set("Content-Type", content_type));
             cx.edits
-                .header(part.id, set("Content-Transfer-Encoding", cte.into()));
+                .header(part.id, set("Content-Type", notice.content_type));
+            cx.edits.header(
+                part.id,
+                set("Content-Transfer-Encoding", notice.transfer_encoding.into()),
+            );
             cx.edits
-                .header(part.id, set("Content-Disposition", disposition));
+                .header(part.id, set("Content-Disposition", notice.disposition));
             if part.field("Content-MD5").is_some() {
                 cx.edits.header(
                     part.id,
@@ -399,22 +376,9 @@ impl StripAttachments {
                     },
                 );
             }
-            cx.edits.replace_body(part.id, body);
+            cx.edits.replace_body(part.id, notice.body);
         } else {
-            let mut bytes = Vec::with_capacity(body.len() + 256);
-            for (name, value) in [
-                ("Content-Type", content_type.as_str()),
-                ("Content-Transfer-Encoding", cte),
-                ("Content-Disposition", disposition.as_str()),
-            ] {
-                bytes.extend(
-                    header_field::format_field(name, value, nl)
-                        .expect("fixed names and values without line breaks"),
-                );
-            }
-            bytes.extend_from_slice(nl.as_bytes());
-            bytes.extend(body);
-            cx.edits.replace_part(part.id, bytes);
+            cx.edits.replace_part(part.id, notice.into_part(nl));
         }
     }
 }
@@ -613,123 +577,12 @@ fn join(reasons: &[Reason]) -> String {
         .join(", ")
 }
 
-/// A sender's text made safe to show: control characters become `_` (a line break in a
-/// name could otherwise forge a boundary line in the notice).
-fn clean_text(text: &str) -> String {
-    text.trim()
-        .chars()
-        .map(|c| if c.is_control() { '_' } else { c })
-        .collect()
-}
-
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
-}
-
-/// `812 bytes`, `12.3 KB`, `4.5 MB` (units of 1024, as mail clients show sizes).
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
-    if bytes < 1024 {
-        return format!("{bytes} byte{}", if bytes == 1 { "" } else { "s" });
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// The notice body and its transfer encoding: 7bit when ASCII with short lines,
-/// quoted-printable otherwise, base64 when a line of either would start with `--`.
-fn encode_notice(text: &str, nl: Newline) -> (Vec<u8>, &'static str) {
-    let dash_line = |b: &[u8]| b.split(|&c| c == b'\n').any(|l| l.starts_with(b"--"));
-    let bytes = text.as_bytes();
-    if text.is_ascii() && transfer::longest_line(bytes) <= 998 && !dash_line(bytes) {
-        return (bytes.to_vec(), "7bit");
-    }
-    let mut qp = transfer::qp_encode_text(bytes, nl);
-    if !dash_line(&qp) {
-        // The encoder ends with the text; keep the text's own final line break.
-        if text.ends_with('\n') && !qp.ends_with(b"\n") {
-            qp.extend_from_slice(nl.as_bytes());
-        }
-        return (qp, "quoted-printable");
-    }
-    let mut b64 = transfer::base64_encode_lines(bytes, nl);
-    if !text.ends_with('\n') {
-        while matches!(b64.last(), Some(b'\n' | b'\r')) {
-            b64.pop();
-        }
-    }
-    (b64, "base64")
-}
-
-/// One MIME parameter: `name="value"` when the value is short printable ASCII without
-/// quotes, spaces or `=?`; else RFC 2231 (`name*=utf-8''…`, split into `name*0*=`,
-/// `name*1*=` … segments), which every current client reads and which folds cleanly.
-fn param(name: &str, value: &str) -> String {
-    let plain = value.len() <= PARAM_SEGMENT
-        && value
-            .bytes()
-            .all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\')
-        && !value.contains("=?");
-    if plain {
-        return format!("{name}=\"{value}\"");
-    }
-    // One piece per character, so a segment never splits a character's bytes (some
-    // decoders decode segments one by one).
-    let pieces: Vec<String> = value
-        .chars()
-        .map(|c| {
-            let mut buf = [0u8; 4];
-            c.encode_utf8(&mut buf)
-                .bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    // Segments of even length near PARAM_SEGMENT, rather than full ones and a stub.
-    let total: usize = pieces.iter().map(String::len).sum();
-    let target = total.div_ceil(total.div_ceil(PARAM_SEGMENT).max(1));
-    let mut segments: Vec<String> = vec![String::new()];
-    for piece in pieces {
-        if segments.last().expect("one").len() >= target {
-            segments.push(String::new());
-        }
-        segments.last_mut().expect("one").push_str(&piece);
-    }
-    if segments.len() == 1 {
-        return format!("{name}*=utf-8''{}", segments[0]);
-    }
-    segments
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            if i == 0 {
-                format!("{name}*0*=utf-8''{s}")
-            } else {
-                format!("{name}*{i}*={s}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::Envelope;
+    use crate::newline::Newline;
+    use crate::transfer;
 
     fn run(stage: &StripAttachments, raw: &[u8]) -> (Vec<u8>, StageReport) {
         let tree = MimeTree::parse(raw).unwrap();
@@ -1115,37 +968,42 @@ mod tests {
         );
     }
 
-    #[test]
-    fn sizes_read_as_mail_clients_show_them() {
-        assert_eq!(human_size(1), "1 byte");
-        assert_eq!(human_size(812), "812 bytes");
-        assert_eq!(human_size(1536), "1.5 KB");
-        assert_eq!(human_size(5 * 1024 * 1024 + 300_000), "5.3 MB");
+    fn build_from(toml_text: &str) -> Result<Box<dyn Stage>, KeyError> {
+        let table: toml::Table = toml_text.parse().unwrap();
+        let mut keys = StageKeys::new(table, std::path::Path::new("/nonexistent"));
+        let stage = build(&mut keys)?;
+        keys.finish()?;
+        Ok(stage)
     }
 
     #[test]
-    fn rfc2231_parameters_split_into_short_segments_that_decode_back() {
-        assert_eq!(param("filename", "a.txt"), "filename=\"a.txt\"");
-        assert_eq!(param("filename", "a b.txt"), "filename*=utf-8''a%20b.txt");
-        let long = "é".repeat(40);
-        let p = param("filename", &long);
-        assert!(p.starts_with("filename*0*=utf-8''%C3%A9"));
-        assert!(p.split("; ").all(|s| s.len() <= PARAM_SEGMENT + 20));
-        let lens: Vec<usize> = p
-            .split("; ")
-            .map(|s| s.split('=').nth(1).unwrap().len())
-            .collect();
+    fn build_reads_every_key_and_names_the_bad_one() {
         assert!(
-            lens.iter().max().unwrap() - lens.iter().min().unwrap() <= 20,
-            "{p}"
+            build_from(
+                "extensions = [\"exe\"]\ncontent_types = \"application/x-*\"\nmax_bytes = 10\nnotice = \"x {{ size }}\"\ninclude_attached_messages = true"
+            )
+            .is_ok()
         );
-        let raw = format!(
-            "From: a@example.com\nContent-Type: application/octet-stream\nContent-Disposition: attachment; {p}\n\nx\n"
-        );
-        use mail_parser::MimeHeaders;
+        let key = |t: &str| build_from(t).err().map(|e| e.key);
         assert_eq!(
-            parsed(raw.as_bytes()).parts[0].attachment_name(),
-            Some(long.as_str())
+            key("extensions = [\"exe\"]\nnotice = \"a\"\nnotice_file = \"n.txt\""),
+            Some("notice_file".into())
+        );
+        assert_eq!(
+            key("extensions = [\"exe\"]\nnotice_file = \"missing.txt\""),
+            Some("notice_file".into())
+        );
+        assert_eq!(
+            key("extensions = [\"exe\"]\nmax_bytes = -1"),
+            Some("max_bytes".into())
+        );
+        assert_eq!(
+            key("extensions = [\"exe\"]\nextension = [\"js\"]"),
+            Some("extension".into())
+        );
+        assert_eq!(
+            key("extensions = [\"exe\"]\ninclude_attached_messages = \"yes\""),
+            Some("include_attached_messages".into())
         );
     }
 }
