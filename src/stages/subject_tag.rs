@@ -7,18 +7,20 @@
 //!   nothing and a reply to a tagged message does not collect a second tag. "Carries" means
 //!   the tag stands at the start, compared case-insensitively, possibly after any run of
 //!   reply and forward prefixes (`Re:`, `Fwd:`, `FW:`, `Aw:`, `WG:`, `SV:`, `VS:`,
-//!   `Antw:`, `TR:`, `RV:`, `Rif:`, `Odp:`, `回复:`, `转发:` and `Re[2]:`/`Re(2):` forms)
-//!   and other bracketed tags (`[list-name]`). A tag further inside the text does not count:
-//!   a tag like `EXT:` would otherwise be found in "Next: agenda".
+//!   `Antw:`, `TR:`, `RV:`, `Rif:`, `Odp:`, `回复:`, `答复:`, `转发:`, and `Re[2]:` or
+//!   `Re(2):` forms) and other bracketed tags (`[list-name]`). A tag further inside the
+//!   text does not count: a tag like `EXT:` would otherwise be found in "Next: agenda".
 //! - A message without a Subject field, or with an empty one, gets the tag as its subject:
 //!   the warning the tag carries matters most on mail that says nothing about itself.
 //! - A plain ASCII subject keeps its text exactly, the tag and a space in front; only the
 //!   folding may move. An RFC 2047-encoded subject (any charset, ISO-2022-JP included) or
-//!   one in raw UTF-8 is decoded, prefixed, and written back as UTF-8 encoded words,
-//!   folded between words of at most 75 characters (far under the 998 limit). Line breaks and control characters smuggled
-//!   into an encoded subject become spaces.
+//!   one in raw UTF-8 is decoded, prefixed, and written back as UTF-8 encoded words of at
+//!   most 75 characters, one to a folded line (far under the 998 limit). Line breaks and
+//!   control characters smuggled into an encoded subject become spaces.
 //! - Subject may appear only once: the first field is rewritten in place and any others
 //!   are removed (a message with two subjects is malformed; the first one is kept).
+//! - Changing Subject breaks a DKIM signature that covers it, as any subject tagging
+//!   does; run the stage after DKIM has been checked (WorkMail checks it on receipt).
 
 use crate::edit::HeaderOp;
 use crate::header_field;
