@@ -53,6 +53,10 @@ pub struct Part {
     /// The filename, RFC 2231 and RFC 2047 decoded, from Content-Disposition's filename
     /// or Content-Type's name.
     pub filename: Option<String>,
+    /// Every name the part declares, decoded: Content-Disposition's filename, then
+    /// Content-Type's name when it differs. Clients disagree on which one wins, so a
+    /// policy that matches names must check each.
+    pub names: Vec<String>,
     pub kind: PartKind,
     /// This part's header block is a message header (the top level, or an attached
     /// message's root).
@@ -409,6 +413,7 @@ fn describe(mp: &MessagePart<'_>, id: PartId, p: &Pending) -> Part {
             .content_disposition()
             .map(|d| d.c_type.to_ascii_lowercase()),
         filename: mp.attachment_name().map(str::to_string),
+        names: declared_names(mp),
         kind,
         is_message_root: p.is_message_root,
         protected: p.protected,
@@ -418,6 +423,21 @@ fn describe(mp: &MessagePart<'_>, id: PartId, p: &Pending) -> Part {
             index: p.index,
         },
     }
+}
+
+fn declared_names(mp: &MessagePart<'_>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let found = [
+        mp.content_disposition()
+            .and_then(|d| d.attribute("filename")),
+        mp.content_type().and_then(|c| c.attribute("name")),
+    ];
+    for name in found.into_iter().flatten() {
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    names
 }
 
 /// A forwarded message holding a message/rfc822 whose body is nested multiparts: the
@@ -510,5 +530,47 @@ mod tests {
         let raw = b"Subject: a\r\n  folded\r\nFrom: x@example.com\r\n\r\nb";
         let tree = MimeTree::parse(raw).unwrap();
         assert_eq!(tree.field_value(0, "subject").as_deref(), Some("a folded"));
+    }
+
+    #[test]
+    fn filenames_are_decoded_from_rfc2231_rfc2047_and_continuations() {
+        let cases: [(&str, &str); 5] = [
+            (
+                "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename*=UTF-8''%E2%82%AC.exe",
+                "\u{20ac}.exe",
+            ),
+            (
+                "Content-Type: application/octet-stream\nContent-Disposition: attachment;\n filename*0*=UTF-8''%E2%82%AC%20long;\n filename*1=\" name\";\n filename*2*=%C3%A9.EXE",
+                "\u{20ac} long name\u{e9}.EXE",
+            ),
+            (
+                "Content-Type: application/octet-stream;\n name=\"=?utf-8?B?w6lsw6h2ZS5leGU=?=\"",
+                "\u{e9}l\u{e8}ve.exe",
+            ),
+            (
+                "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"=?iso-8859-1?Q?r=E9sum=E9=2Edoc?=\"",
+                "r\u{e9}sum\u{e9}.doc",
+            ),
+            (
+                "Content-Type: application/octet-stream; name*=iso-8859-1'fr'caf%E9.zip",
+                "caf\u{e9}.zip",
+            ),
+        ];
+        for (header, want) in cases {
+            let raw = format!(
+                "From: a@example.com\nContent-Type: multipart/mixed; boundary=B\n\n--B\n{header}\n\nAAAA\n--B--\n"
+            );
+            let tree = MimeTree::parse(raw.as_bytes()).unwrap();
+            assert_eq!(tree.part(1).filename.as_deref(), Some(want), "{header}");
+            assert_eq!(tree.part(1).names, [want], "{header}");
+        }
+    }
+
+    #[test]
+    fn both_declared_names_are_kept_when_they_differ() {
+        let raw = b"From: a@example.com\nContent-Type: application/octet-stream; name=\"a.exe\"\nContent-Disposition: attachment; filename=\"a.pdf\"\n\nAAAA\n";
+        let tree = MimeTree::parse(raw).unwrap();
+        assert_eq!(tree.part(0).filename.as_deref(), Some("a.pdf"));
+        assert_eq!(tree.part(0).names, ["a.pdf", "a.exe"]);
     }
 }

@@ -192,6 +192,9 @@ pub fn repair(tree: &MimeTree<'_>, edits: &mut Edits) -> Result<Vec<String>, Unr
             continue; // the line is replaced by what a stage wrote
         }
         let part = tree.part(id);
+        if offset < part.body.start && field_is_rewritten(tree, edits, id, offset) {
+            continue; // a Set or Remove writes this field anew, folded by the editor
+        }
         if offset < part.body.start {
             return Err(Unrepairable(format!(
                 "line {line} is {length} bytes and lies in the header of part {id}; header lines cannot be re-encoded"
@@ -221,6 +224,23 @@ pub fn repair(tree: &MimeTree<'_>, edits: &mut Edits) -> Result<Vec<String>, Unr
         notes.push(reencode(tree, edits, id)?);
     }
     Ok(notes)
+}
+
+/// Whether the header field holding `offset` is replaced or removed by a queued Set or
+/// Remove for its name (Set and Remove both drop every original field of the name).
+fn field_is_rewritten(tree: &MimeTree<'_>, edits: &Edits, id: PartId, offset: usize) -> bool {
+    let Some(field) = tree
+        .part(id)
+        .fields
+        .iter()
+        .find(|f| f.range.contains(&offset))
+    else {
+        return false;
+    };
+    edits.header_ops(id).any(|op| {
+        matches!(op, HeaderOp::Set { .. } | HeaderOp::Remove { .. })
+            && op.name().eq_ignore_ascii_case(&field.name)
+    })
 }
 
 /// The deepest part whose header or body holds `offset`.
@@ -400,6 +420,26 @@ mod tests {
         );
         let tree = MimeTree::parse(m.as_bytes()).unwrap();
         assert!(repair(&tree, &mut Edits::new()).is_err());
+    }
+
+    #[test]
+    fn a_long_header_line_that_a_stage_sets_anew_needs_no_repair() {
+        let m = format!(
+            "From: a@example.com\r\nSubject: {}\r\n\r\nbody",
+            "z ".repeat(700)
+        );
+        let tree = MimeTree::parse(m.as_bytes()).unwrap();
+        let mut edits = Edits::new();
+        edits.header(
+            0,
+            HeaderOp::Set {
+                name: "subject".into(),
+                value: "short".into(),
+            },
+        );
+        assert_eq!(repair(&tree, &mut edits), Ok(Vec::new()));
+        let out = edits.apply(&tree).unwrap().to_vec();
+        assert!(check(&out, Some(m.as_bytes())).is_empty());
     }
 
     #[test]

@@ -39,6 +39,58 @@ impl TransferEncoding {
             TransferEncoding::QuotedPrintable => qp_decode(body),
         }
     }
+
+    /// The length [`decode`](Self::decode) would return, counted without building the
+    /// decoded copy (a size policy over a 25 MB attachment should not allocate 25 MB).
+    pub fn decoded_len(self, body: &[u8]) -> usize {
+        match self {
+            TransferEncoding::Identity => body.len(),
+            TransferEncoding::Base64 => base64_decoded_len(body),
+            TransferEncoding::QuotedPrintable => qp_decoded_len(body),
+        }
+    }
+}
+
+/// What [`base64_decode`] yields, counted: alphabet characters up to the first `=`, three
+/// bytes for every four, and one or two for a final group of two or three.
+fn base64_decoded_len(body: &[u8]) -> usize {
+    let chars = body
+        .iter()
+        .take_while(|&&b| b != b'=')
+        .filter(|b| b.is_ascii_alphanumeric() || **b == b'+' || **b == b'/')
+        .count();
+    chars / 4 * 3 + [0, 0, 1, 2][chars % 4]
+}
+
+/// What [`qp_decode`] yields, counted with the same rules.
+fn qp_decoded_len(body: &[u8]) -> usize {
+    let mut len = 0;
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] != b'=' {
+            len += 1;
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < body.len() && (body[j] == b' ' || body[j] == b'\t') {
+            j += 1;
+        }
+        if j < body.len() && body[j] == b'\n' {
+            i = j + 1;
+        } else if j + 1 < body.len() && body[j] == b'\r' && body[j + 1] == b'\n' {
+            i = j + 2;
+        } else if j == body.len() {
+            i = j;
+        } else if hex(body.get(i + 1)).is_some() && hex(body.get(i + 2)).is_some() {
+            len += 1;
+            i += 3;
+        } else {
+            len += 1;
+            i += 1;
+        }
+    }
+    len
 }
 
 /// Lenient base64: skips whitespace and characters outside the alphabet, stops at padding.
@@ -53,10 +105,17 @@ pub fn base64_decode(body: &[u8]) -> Vec<u8> {
     if clean.len() % 4 == 1 {
         clean.pop();
     }
-    base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(&clean)
-        .unwrap_or_default()
+    LENIENT_BASE64.decode(&clean).unwrap_or_default()
 }
+
+/// Unpadded base64 that accepts non-zero bits after the last whole byte: some encoders
+/// write them, and a strict decoder would return nothing at all for such a body.
+const LENIENT_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
+);
 
 /// Base64 in lines of 76 characters, each ended by `nl` (the last one too).
 pub fn base64_encode_lines(data: &[u8], nl: Newline) -> Vec<u8> {
@@ -216,6 +275,9 @@ mod tests {
         assert_eq!(base64_decode(b"aGVs\r\nbG8=\r\n"), b"hello");
         assert_eq!(base64_decode(b"aGVs bG8*"), b"hello");
         assert_eq!(base64_decode(b"aGVsbG8=trailing"), b"hello");
+        // Non-zero bits after the last byte ("ab" is 0x69 plus four stray bits).
+        assert_eq!(base64_decode(b"aGVsbG9="), b"hello");
+        assert_eq!(base64_decode(b"ab"), [0x69]);
     }
 
     #[test]
@@ -252,6 +314,39 @@ mod tests {
         let enc = qp_encode_text(text.as_bytes(), Newline::CrLf);
         assert!(longest_line(&enc) <= 76);
         assert_eq!(qp_decode(&enc), text.as_bytes());
+    }
+
+    #[test]
+    fn decoded_len_counts_exactly_what_decode_returns() {
+        let samples: [&[u8]; 12] = [
+            b"",
+            b"aGVsbG8=",
+            b"aGVsbG8",
+            b"aGVs\r\nbG8=\r\n",
+            b"aGVsbG8*junk",
+            b"a",
+            b"ab",
+            b"abc",
+            b"caf=C3=A9 =\r\nbar",
+            b"50=% off=ZZ=",
+            b"line =  \r\nnext= \t\nx=4",
+            b"=\n=\r\n==41",
+        ];
+        let big = base64_encode_lines(&[7u8; 10_001], Newline::CrLf);
+        for body in samples.iter().copied().chain([big.as_slice()]) {
+            for enc in [
+                TransferEncoding::Identity,
+                TransferEncoding::Base64,
+                TransferEncoding::QuotedPrintable,
+            ] {
+                assert_eq!(
+                    enc.decoded_len(body),
+                    enc.decode(body).len(),
+                    "{enc:?} {:?}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        }
     }
 
     #[test]

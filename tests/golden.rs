@@ -141,3 +141,13 @@ fn conditions_golden_cases_change_the_message_only_when_they_hold() {
 fn disclaimer_golden_cases_match_in_lf_and_crlf_and_are_idempotent() {
     assert!(run_stage("disclaimer") > 0);
 }
+
+#[test]
+fn subject_tag_golden_cases_match_in_lf_and_crlf_and_are_idempotent() {
+    assert!(run_stage("subject_tag") > 0);
+}
+
+#[test]
+fn strip_attachments_golden_cases_match_in_lf_and_crlf_and_are_idempotent() {
+    assert!(run_stage("strip_attachments") > 0);
+}

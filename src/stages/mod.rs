@@ -2,6 +2,8 @@
 
 pub mod disclaimer;
 pub mod stamp_header;
+pub mod strip_attachments;
+pub mod subject_tag;
 pub mod verdict;
 
 use crate::stage::StageRegistry;
@@ -11,4 +13,6 @@ pub fn register_builtin(r: &mut StageRegistry) {
     r.register("disclaimer", disclaimer::build);
     r.register("stamp_header", stamp_header::build);
     r.register("verdict", verdict::build);
+    r.register("subject_tag", subject_tag::build);
+    r.register("strip_attachments", strip_attachments::build);
 }
