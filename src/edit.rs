@@ -56,6 +56,8 @@ pub enum EditError {
     },
     #[error("edits overlap at byte {0}: two stages changed the same part")]
     Overlap(usize),
+    #[error("part {0} has no header block the parser could read; its header is not edited")]
+    NoHeaderBlock(PartId),
 }
 
 impl Edits {
@@ -98,6 +100,20 @@ impl Edits {
             .iter()
             .find(|(p, _)| *p == part)
             .map(|(_, b)| b.as_slice())
+    }
+
+    /// Every part an edit names, in id order.
+    pub fn touched_parts(&self) -> Vec<PartId> {
+        let mut ids: Vec<PartId> = self
+            .headers
+            .iter()
+            .map(|(p, _)| *p)
+            .chain(self.bodies.iter().map(|(p, _)| *p))
+            .chain(self.parts.iter().map(|(p, _)| *p))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     /// Whether the part, or a part around it, is replaced or has a new body.
@@ -168,6 +184,13 @@ impl Edits {
         for id in header_parts {
             if covered(id) || replaced(id) {
                 continue;
+            }
+            // A message whose first line is blank or starts with white space reads as
+            // having no header to the parser, and as a header to other readers; a field
+            // added in front would change how everyone reads what follows.
+            let part = tree.part(id);
+            if part.is_message_root && part.fields.is_empty() {
+                return Err(EditError::NoHeaderBlock(id));
             }
             header_splices(tree, id, self.header_ops(id), &mut splices)?;
         }
@@ -472,6 +495,21 @@ mod tests {
             },
         );
         assert!(matches!(e.apply(&tree), Err(EditError::Field { .. })));
+    }
+
+    #[test]
+    fn a_message_whose_header_the_parser_cannot_read_is_not_edited() {
+        let raw = b"   \nDelivered-To: a@example.com\nFrom: b@example.com\n\nbody\n";
+        let tree = MimeTree::parse(raw).unwrap();
+        let mut e = Edits::new();
+        e.header(
+            0,
+            HeaderOp::Add {
+                name: "X-A".into(),
+                value: "1".into(),
+            },
+        );
+        assert!(matches!(e.apply(&tree), Err(EditError::NoHeaderBlock(0))));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::actions::Actions;
 use crate::conditions::Conditions;
 use crate::edit::Output;
 use crate::event::Envelope;
-use crate::mime_tree::MimeTree;
+use crate::mime_tree::{MimeTree, PartId};
 use crate::rules;
 use crate::stage::{Stage, StageContext, StageReport};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -65,6 +65,10 @@ pub struct RunResult<'a> {
     pub actions: Actions,
     /// A stage set `stop`, so the stages after it did not run.
     pub stopped: bool,
+    /// The parts whose header or body the delivered output changes (stages' edits and
+    /// repairs), by id in the original's tree; empty unless the outcome is `Changed`.
+    /// Every other part that is not an ancestor of one of these is byte-identical.
+    pub touched: Vec<PartId>,
 }
 
 impl RunResult<'_> {
@@ -170,6 +174,7 @@ pub(crate) fn run_stages<'a>(
         repairs: Vec::new(),
         actions,
         stopped: false,
+        touched: Vec::new(),
     };
     if stages.is_empty() {
         return RunResult {
@@ -179,6 +184,7 @@ pub(crate) fn run_stages<'a>(
             repairs: Vec::new(),
             actions: Actions::default(),
             stopped: false,
+            touched: Vec::new(),
         };
     }
     let tree = match MimeTree::parse(raw) {
@@ -236,6 +242,7 @@ pub(crate) fn run_stages<'a>(
             repairs: Vec::new(),
             actions,
             stopped,
+            touched: Vec::new(),
         };
     }
     let mut edits = cx.edits;
@@ -265,6 +272,7 @@ pub(crate) fn run_stages<'a>(
             repairs,
             actions,
             stopped,
+            touched: Vec::new(),
         };
     }
     let violations = rules::check(&output.to_vec(), Some(raw));
@@ -285,6 +293,7 @@ pub(crate) fn run_stages<'a>(
         repairs,
         actions,
         stopped,
+        touched: edits.touched_parts(),
     }
 }
 

@@ -206,7 +206,10 @@ fn split_lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 fn qp_encode_line(line: &[u8], nl: Newline, out: &mut Vec<u8>) {
-    // Group bytes into characters so a soft break never splits one.
+    // Encode character by character (a soft break never splits one), collecting the
+    // current output line as pieces so a break can move back to just after a space:
+    // "any=\nattachments" reads worse in raw source than "any =\nattachments".
+    let mut current: Vec<Vec<u8>> = Vec::new();
     let mut col = 0;
     let mut i = 0;
     while i < line.len() {
@@ -224,14 +227,48 @@ fn qp_encode_line(line: &[u8], nl: Newline, out: &mut Vec<u8>) {
         // Leave room for the soft-break '=' unless this is the line's last piece.
         let room = if last { QP_LINE } else { QP_LINE - 1 };
         if col + piece.len() > room && col > 0 {
+            let carry = break_point(&current);
+            let tail: Vec<Vec<u8>> = current.split_off(carry);
+            for p in &current {
+                out.extend_from_slice(p);
+            }
             out.push(b'=');
             out.extend_from_slice(nl.as_bytes());
-            col = 0;
+            current = tail;
+            col = current.iter().map(Vec::len).sum();
+            // The carried tail plus this piece must still fit; otherwise break here.
+            if col + piece.len() > room && col > 0 {
+                for p in current.drain(..) {
+                    out.extend_from_slice(&p);
+                }
+                out.push(b'=');
+                out.extend_from_slice(nl.as_bytes());
+                col = 0;
+            }
         }
-        out.extend_from_slice(&piece);
         col += piece.len();
+        current.push(piece);
         i += len;
     }
+    for p in current {
+        out.extend_from_slice(&p);
+    }
+}
+
+/// Where to end a full output line: after its last space when that lies within the last
+/// 20 columns, else at the end.
+fn break_point(pieces: &[Vec<u8>]) -> usize {
+    let mut width = 0;
+    for (idx, p) in pieces.iter().enumerate().rev() {
+        if width > 20 {
+            break;
+        }
+        if p.as_slice() == b" " || p.as_slice() == b"\t" {
+            return idx + 1;
+        }
+        width += p.len();
+    }
+    pieces.len()
 }
 
 /// How many bytes the character starting at `bytes[0]` takes when it is well-formed
@@ -306,6 +343,15 @@ mod tests {
         let enc = qp_encode_text(b"a \nb=c\n", Newline::CrLf);
         assert_eq!(enc, b"a=20\r\nb=3Dc\r\n");
         assert_eq!(qp_decode(&enc), b"a \r\nb=c\r\n");
+    }
+
+    #[test]
+    fn qp_soft_breaks_fall_after_a_space_when_one_is_near() {
+        let text = "This message from carol@corp.example and any attachments are intended only";
+        let enc = qp_encode_text(format!("{text} for you").as_bytes(), Newline::Lf);
+        let first = enc.split(|&b| b == b'\n').next().unwrap();
+        assert!(first.ends_with(b" ="), "{}", String::from_utf8_lossy(first));
+        assert_eq!(qp_decode(&enc), format!("{text} for you").as_bytes());
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod moto;
+pub mod runtime_api;
+
 use std::path::{Path, PathBuf};
 
 /// The shared real-world corpus: `../shared/corpus` beside the repository, or
