@@ -96,9 +96,17 @@ impl Function {
     }
 }
 
+/// Where log records go: Lambda reads the function's stdout; a command whose stdout is
+/// its answer (`invoke`) logs to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTo {
+    Stdout,
+    Stderr,
+}
+
 /// Sets up `tracing` for the function: JSON records when `AWS_LAMBDA_LOG_FORMAT=JSON`,
 /// plain text otherwise, level from `RUST_LOG` (default `info`).
-pub fn init_logging() {
+pub fn init_logging(to: LogTo) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
@@ -107,10 +115,15 @@ pub fn init_logging() {
         .with_ansi(false)
         .without_time()
         .with_target(false);
-    let _ = if json {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.try_init()
+    let _ = match (json, to) {
+        (true, LogTo::Stdout) => builder.json().flatten_event(true).try_init(),
+        (true, LogTo::Stderr) => builder
+            .json()
+            .flatten_event(true)
+            .with_writer(std::io::stderr)
+            .try_init(),
+        (false, LogTo::Stdout) => builder.try_init(),
+        (false, LogTo::Stderr) => builder.with_writer(std::io::stderr).try_init(),
     };
 }
 
@@ -150,7 +163,7 @@ pub async fn invoke(
 /// The Lambda runtime loop: builds clients once, then answers events until the runtime
 /// stops. Custom handlers call this with their own registry.
 pub async fn run(registry: StageRegistry) -> Result<(), lambda_runtime::Error> {
-    init_logging();
+    init_logging(LogTo::Stdout);
     let function = match Function::from_env(&registry) {
         Ok(f) => f,
         Err(e) => {

@@ -30,7 +30,7 @@ pub struct InvokeArgs {
 }
 
 pub fn run(args: &InvokeArgs) -> u8 {
-    lambda::init_logging();
+    lambda::init_logging(lambda::LogTo::Stderr);
     let event: WorkMailEvent = match std::fs::read_to_string(&args.event)
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str(&t).map_err(|e| format!("not a WorkMail event: {e}")))

@@ -1,0 +1,522 @@
+//! End to end with the real AWS SDK against real protocol servers on 127.0.0.1: moto as
+//! S3 and our Message Flow emulator as WorkMail. Every failure outcome of the README's
+//! table is provoked here, and the `rewrite` binary runs once under a Runtime API as
+//! Lambda runs it.
+
+mod common;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_workmailmessageflow::config::retry::RetryConfig;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use workmail_flow::actions::Response;
+use workmail_flow::aws::{AwsStore, Upload};
+use workmail_flow::emulator::{self, Emulator};
+use workmail_flow::event::WorkMailEvent;
+use workmail_flow::handler::{self, Delivery};
+use workmail_flow::pipeline::Pipeline;
+use workmail_flow::{StageRegistry, config};
+
+const BUCKET: &str = "mail-out";
+const STAMP: &str =
+    "[[stage]]\ntype = \"stamp_header\"\nname = \"X-WorkMail-Flow\"\nvalue = \"processed\"\n";
+const MSG: &[u8] = b"From: Alice <alice@partner.example>\r\nTo: bob@corp.example\r\nSubject: Q3\r\nDate: Mon, 02 Nov 2026 09:14:00 +0000\r\nMessage-ID: <q3@partner.example>\r\n\r\nNumbers attached.\r\n";
+
+/// Quick retries so transient-fault tests finish fast (3 attempts, ms backoff).
+fn fast_retry() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(10))
+}
+
+fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .retry_config(fast_retry())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+fn workmail_client(endpoint: &str) -> aws_sdk_workmailmessageflow::Client {
+    let conf = aws_sdk_workmailmessageflow::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(endpoint)
+        .retry_config(fast_retry())
+        .build();
+    aws_sdk_workmailmessageflow::Client::from_conf(conf)
+}
+
+/// moto, the emulator serving a fresh folder, and clients pointed at both.
+struct World {
+    _moto: common::moto::Moto,
+    moto_url: String,
+    emulator_url: String,
+    dir: PathBuf,
+    s3: aws_sdk_s3::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.server.abort();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl World {
+    async fn start(name: &str) -> World {
+        World::start_with_emulator_s3(name, None).await
+    }
+
+    /// `emulator_s3`: where the emulator reads uploads from (default: moto).
+    async fn start_with_emulator_s3(name: &str, emulator_s3: Option<&str>) -> World {
+        let moto = common::moto::start();
+        let moto_url = moto.url();
+        let dir = std::env::temp_dir().join(format!("wmf-e2e-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let s3 = s3_client(&moto_url);
+        s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let emulator_url = format!("http://{}", listener.local_addr().unwrap());
+        let reader = s3_client(emulator_s3.unwrap_or(&moto_url));
+        let server = tokio::spawn(emulator::serve(
+            listener,
+            Arc::new(Emulator::new(&dir, reader)),
+        ));
+        World {
+            _moto: moto,
+            moto_url,
+            emulator_url,
+            dir,
+            s3,
+            server,
+        }
+    }
+
+    fn store(&self) -> AwsStore {
+        AwsStore {
+            workmail: workmail_client(&self.emulator_url),
+            s3: self.s3.clone(),
+            upload: Some(Upload {
+                bucket: BUCKET.into(),
+                prefix: Upload::DEFAULT_PREFIX.into(),
+            }),
+        }
+    }
+
+    fn message(&self, id: &str, raw: &[u8]) {
+        std::fs::write(self.dir.join(format!("{id}.eml")), raw).unwrap();
+    }
+
+    fn fault(&self, id: &str, kind: &str, value: &str) {
+        std::fs::write(self.dir.join(format!("{id}.{kind}")), value).unwrap();
+    }
+
+    fn updated(&self, id: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.dir.join(format!("{id}.updated"))).ok()
+    }
+
+    async fn object_keys(&self) -> Vec<String> {
+        let list = self
+            .s3
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .unwrap();
+        list.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect()
+    }
+}
+
+fn event(id: &str) -> WorkMailEvent {
+    serde_json::from_value(serde_json::json!({
+        "summaryVersion": "2019-07-28",
+        "envelope": { "mailFrom": { "address": "alice@partner.example" },
+                      "recipients": [ { "address": "bob@corp.example" } ] },
+        "subject": "Q3",
+        "messageId": id,
+        "invocationId": "0123456789abcdef0123456789abcdef",
+        "flowDirection": "INBOUND",
+        "truncated": false
+    }))
+    .unwrap()
+}
+
+fn pipeline(text: &str) -> Pipeline {
+    config::parse(
+        text,
+        Path::new("t.toml"),
+        Path::new("."),
+        &StageRegistry::builtin(),
+    )
+    .unwrap()
+}
+
+fn soon() -> Instant {
+    handler::answer_deadline(Instant::now(), None)
+}
+
+#[tokio::test]
+async fn a_changed_message_is_uploaded_under_a_stable_key_put_back_and_answered_default() {
+    let w = World::start("changed").await;
+    w.message("msg-1", MSG);
+    let r = handler::handle(&event("msg-1"), &pipeline(STAMP), &w.store(), soon())
+        .await
+        .unwrap();
+    assert_eq!(r.delivery, Delivery::Replaced);
+    assert_eq!(
+        serde_json::to_string(&r.response).unwrap(),
+        r#"{"actions":[{"action":{"type":"DEFAULT"},"allRecipients":true}]}"#
+    );
+    let updated = w.updated("msg-1").expect("the emulator accepted the put");
+    let expected = String::from_utf8_lossy(MSG).replace(
+        "Message-ID: <q3@partner.example>\r\n",
+        "Message-ID: <q3@partner.example>\r\nX-WorkMail-Flow: processed\r\n",
+    );
+    assert_eq!(String::from_utf8(updated).unwrap(), expected);
+    assert_eq!(
+        w.object_keys().await,
+        ["workmail-flow/msg-1/0123456789abcdef0123456789abcdef"]
+    );
+}
+
+#[tokio::test]
+async fn a_retry_of_the_same_invocation_writes_the_same_key_and_changes_nothing_more() {
+    let w = World::start("retry").await;
+    w.message("msg-2", MSG);
+    let store = w.store();
+    handler::handle(&event("msg-2"), &pipeline(STAMP), &store, soon())
+        .await
+        .unwrap();
+    let first = w.updated("msg-2").unwrap();
+    // WorkMail retries the same invocation; GET now returns the updated content.
+    let again = handler::handle(&event("msg-2"), &pipeline(STAMP), &store, soon())
+        .await
+        .unwrap();
+    assert_eq!(again.delivery, Delivery::Unchanged);
+    assert_eq!(w.updated("msg-2").unwrap(), first);
+    assert_eq!(w.object_keys().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_versioned_bucket_passes_the_object_version_and_the_put_is_accepted() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let w = World::start("versioned").await;
+    w.s3.put_bucket_versioning()
+        .bucket(BUCKET)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    w.message("msg-v", MSG);
+    let r = handler::handle(&event("msg-v"), &pipeline(STAMP), &w.store(), soon())
+        .await
+        .unwrap();
+    assert_eq!(r.delivery, Delivery::Replaced);
+    assert!(w.updated("msg-v").is_some());
+}
+
+#[tokio::test]
+async fn an_unchanged_message_is_neither_uploaded_nor_put() {
+    let w = World::start("unchanged").await;
+    w.message("msg-3", MSG);
+    let verdict_only = "[[stage]]\ntype = \"verdict\"\naction = \"move_to_junk\"\n";
+    let r = handler::handle(&event("msg-3"), &pipeline(verdict_only), &w.store(), soon())
+        .await
+        .unwrap();
+    assert_eq!(r.delivery, Delivery::Unchanged);
+    assert!(
+        serde_json::to_string(&r.response)
+            .unwrap()
+            .contains("MOVE_TO_JUNK")
+    );
+    assert!(w.updated("msg-3").is_none());
+    assert!(w.object_keys().await.is_empty());
+}
+
+#[tokio::test]
+async fn message_frozen_delivers_as_is_with_default() {
+    let w = World::start("frozen").await;
+    w.message("msg-4", MSG);
+    w.fault("msg-4", "frozen", "");
+    let r = handler::handle(&event("msg-4"), &pipeline(STAMP), &w.store(), soon())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&r.delivery, Delivery::Original(w) if w.starts_with("frozen")),
+        "{:?}",
+        r.delivery
+    );
+    assert_eq!(r.response, Response::default_for_all());
+    assert!(w.updated("msg-4").is_none());
+}
+
+#[tokio::test]
+async fn message_rejected_delivers_the_original_and_keeps_workmails_reason() {
+    let w = World::start("rejected").await;
+    w.message("msg-5", MSG);
+    w.fault("msg-5", "reject", "attachment type not accepted");
+    let r = handler::handle(&event("msg-5"), &pipeline(STAMP), &w.store(), soon())
+        .await
+        .unwrap();
+    assert_eq!(
+        r.delivery,
+        Delivery::Original("rejected: attachment type not accepted".into())
+    );
+    assert_eq!(r.response, Response::default_for_all());
+}
+
+#[tokio::test]
+async fn a_change_the_rules_reject_and_repair_cannot_fix_is_not_uploaded() {
+    let w = World::start("unrepairable").await;
+    let long_header = format!(
+        "From: a@partner.example\r\nDate: Mon, 02 Nov 2026 09:14:00 +0000\r\nX-Long: {}\r\n\r\nbody\r\n",
+        "z".repeat(1200)
+    );
+    w.message("msg-6", long_header.as_bytes());
+    let r = handler::handle(&event("msg-6"), &pipeline(STAMP), &w.store(), soon())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&r.delivery, Delivery::Original(why) if why.contains("header")),
+        "{:?}",
+        r.delivery
+    );
+    assert_eq!(r.response, Response::default_for_all());
+    assert!(w.object_keys().await.is_empty(), "nothing uploaded");
+    assert!(w.updated("msg-6").is_none(), "nothing put");
+}
+
+#[tokio::test]
+async fn throttling_is_retried_by_the_sdk_and_succeeds() {
+    let w = World::start("throttle-once").await;
+    w.message("msg-7", MSG);
+    w.fault("msg-7", "throttle", "1");
+    let r = handler::handle(&event("msg-7"), &pipeline(STAMP), &w.store(), soon())
+        .await
+        .unwrap();
+    assert_eq!(r.delivery, Delivery::Replaced);
+}
+
+#[tokio::test]
+async fn throttling_and_5xx_past_the_retries_are_error_results_so_workmail_retries() {
+    for (kind, id) in [("throttle", "msg-8"), ("unavailable", "msg-9")] {
+        let w = World::start(kind).await;
+        w.message(id, MSG);
+        w.fault(id, kind, "100");
+        let e = handler::handle(&event(id), &pipeline(STAMP), &w.store(), soon())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("transient"), "{kind}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_message_is_an_error_result_saying_what_to_check() {
+    let w = World::start("missing").await;
+    let e = handler::handle(&event("gone"), &pipeline(STAMP), &w.store(), soon())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not found") && e.contains("about a day"), "{e}");
+}
+
+#[tokio::test]
+async fn an_object_workmail_cannot_read_is_an_invalid_content_location_error_result() {
+    // The emulator reads uploads from a port where nothing listens: like a bucket in
+    // another Region or without the policy.
+    let nowhere = format!("http://127.0.0.1:{}", common::moto::free_port());
+    let w = World::start_with_emulator_s3("badlocation", Some(&nowhere)).await;
+    w.message("msg-10", MSG);
+    let e = handler::handle(&event("msg-10"), &pipeline(STAMP), &w.store(), soon())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("invalid content location") && e.contains("bucket policy"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_fetch_that_would_pass_the_deadline_answers_default_unchanged() {
+    let w = World::start("slow").await;
+    w.message("msg-11", MSG);
+    w.fault("msg-11", "delay-ms", "3000");
+    let started = Instant::now();
+    let deadline = started + Duration::from_millis(300);
+    let r = handler::handle(&event("msg-11"), &pipeline(STAMP), &w.store(), deadline)
+        .await
+        .unwrap();
+    assert_eq!(r.delivery, Delivery::TimedOut("fetch"));
+    assert_eq!(r.response, Response::default_for_all());
+    assert!(w.updated("msg-11").is_none());
+}
+
+/// Environment for a child process talking to this world's servers.
+fn child_env(w: &World, cmd: &mut tokio::process::Command) {
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_ENDPOINT_URL_S3", &w.moto_url)
+        .env("AWS_ENDPOINT_URL_WORKMAILMESSAGEFLOW", &w.emulator_url)
+        .env("WORKMAIL_FLOW_BUCKET", BUCKET)
+        .kill_on_drop(true);
+}
+
+#[tokio::test]
+async fn the_rewrite_binary_answers_events_under_a_lambda_runtime_api() {
+    use common::runtime_api::{Answer, RuntimeApi};
+    let w = World::start("binary").await;
+    w.message("msg-12", MSG);
+    let api = RuntimeApi::start().await;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rewrite"));
+    child_env(&w, &mut cmd);
+    cmd.env("AWS_LAMBDA_RUNTIME_API", api.env_value())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "rewrite")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let spawned = Instant::now();
+    let child = cmd.spawn().unwrap();
+    api.push_event("req-1", serde_json::to_vec(&event("msg-12")).unwrap());
+    match api.next_answer().await {
+        Answer::Response { request_id, body } => {
+            assert_eq!(request_id, "req-1");
+            assert_eq!(
+                String::from_utf8_lossy(&body),
+                r#"{"actions":[{"action":{"type":"DEFAULT"},"allRecipients":true}]}"#
+            );
+        }
+        other => panic!("expected a response, got {other:?}"),
+    }
+    let cold = api.first_poll().unwrap() - spawned;
+    eprintln!("cold start (debug build, spawn to first poll): {cold:?}");
+    let updated = String::from_utf8(w.updated("msg-12").unwrap()).unwrap();
+    assert!(
+        updated.contains("X-WorkMail-Flow: processed\r\n"),
+        "bundled flow.toml applied"
+    );
+
+    // A message WorkMail no longer has: an error result, so WorkMail retries.
+    api.push_event("req-2", serde_json::to_vec(&event("msg-gone")).unwrap());
+    match api.next_answer().await {
+        Answer::Error { request_id, body } => {
+            assert_eq!(request_id, "req-2");
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["errorType"], "FetchFailed");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    drop(child);
+}
+
+#[tokio::test]
+async fn the_rewrite_binary_refuses_to_start_without_a_bucket_naming_the_variable() {
+    use common::runtime_api::RuntimeApi;
+    let w = World::start("nobucket").await;
+    let api = RuntimeApi::start().await;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rewrite"));
+    child_env(&w, &mut cmd);
+    cmd.env_remove("WORKMAIL_FLOW_BUCKET")
+        .env("AWS_LAMBDA_RUNTIME_API", api.env_value())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "rewrite")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = cmd.output().await.unwrap();
+    assert!(!out.status.success());
+    let logs =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(logs.contains("WORKMAIL_FLOW_BUCKET"), "{logs}");
+    assert!(api.first_poll().is_none(), "it must not take events");
+}
+
+#[tokio::test]
+async fn workmail_flow_invoke_runs_the_handler_once_with_real_clients() {
+    let w = World::start("invoke").await;
+    w.message(
+        "plain",
+        &std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/plain.eml")).unwrap(),
+    );
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_workmail-flow"));
+    child_env(&w, &mut cmd);
+    cmd.arg("invoke")
+        .arg("--event")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/events/plain.json"))
+        .arg("--config")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/flow.toml"));
+    let out = cmd.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"{"actions":[{"action":{"type":"DEFAULT"},"allRecipients":true}]}"#
+    );
+    let updated = String::from_utf8(w.updated("plain").unwrap()).unwrap();
+    assert!(
+        updated.contains("Subject: [EXTERNAL] Q3 numbers"),
+        "{updated}"
+    );
+}
+
+#[tokio::test]
+async fn workmail_flow_emulate_serves_the_folder_to_the_sdk() {
+    use tokio::io::AsyncBufReadExt;
+    let w = World::start("emulate-cli").await;
+    w.message("msg-13", MSG);
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_workmail-flow"));
+    child_env(&w, &mut cmd);
+    cmd.args([
+        "emulate",
+        "--port",
+        "0",
+        "--s3-endpoint",
+        &w.moto_url,
+        "--messages",
+    ])
+    .arg(&w.dir)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    let url = first
+        .strip_prefix("listening on ")
+        .expect(&first)
+        .to_string();
+    let got = workmail_client(&url)
+        .get_raw_message_content()
+        .message_id("msg-13")
+        .send()
+        .await
+        .unwrap();
+    let bytes = got.message_content.collect().await.unwrap().into_bytes();
+    assert_eq!(&bytes[..], MSG);
+    let _ = child.kill().await;
+}
