@@ -36,7 +36,7 @@ pub enum ConfigError {
 }
 
 /// Top-level keys a config may hold.
-const TOP_LEVEL_KEYS: &[&str] = &["stage"];
+const TOP_LEVEL_KEYS: &[&str] = &["stage", "log_addresses"];
 
 /// Loads and validates a config file with the built-in stages.
 pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
@@ -74,9 +74,14 @@ pub fn parse(
     if let Some(k) = top.keys().find(|k| !TOP_LEVEL_KEYS.contains(&k.as_str())) {
         return Err(top_err(
             k,
-            "unknown key (a config holds [[stage]] tables)".into(),
+            "unknown key (a config holds [[stage]] tables and log_addresses)".into(),
         ));
     }
+    let log_addresses = match top.get("log_addresses") {
+        None => false,
+        Some(toml::Value::Boolean(b)) => *b,
+        Some(_) => return Err(top_err("log_addresses", "must be true or false".into())),
+    };
     let tables = match top.get("stage") {
         None => Vec::new(),
         Some(toml::Value::Array(items)) => items.clone(),
@@ -137,7 +142,9 @@ pub fn parse(
             stage,
         });
     }
-    Ok(Pipeline::new(stages))
+    let mut pipeline = Pipeline::new(stages);
+    pipeline.log_addresses = log_addresses;
+    Ok(pipeline)
 }
 
 #[cfg(test)]

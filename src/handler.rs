@@ -14,9 +14,11 @@
 use crate::actions::Response;
 use crate::event::{Envelope, WorkMailEvent};
 use crate::pipeline::{Outcome, Pipeline};
+use crate::redact;
 use crate::store::{MessageSink, MessageSource, StoreError};
 use std::time::{Duration, Instant};
 use tokio::time::timeout_at;
+use tracing::Instrument;
 
 /// WorkMail waits 15 seconds for a synchronous rule's answer.
 pub const WORKMAIL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -58,6 +60,8 @@ pub enum Delivery {
 pub struct HandlerResult {
     pub response: Response,
     pub delivery: Delivery,
+    /// The message's size as fetched (0 when it never arrived).
+    pub size: usize,
 }
 
 /// The point by which the handler must have answered: WorkMail's 15 s from the start and
@@ -92,20 +96,51 @@ pub async fn handle<S>(
 where
     S: MessageSource + MessageSink,
 {
+    let span = tracing::info_span!(
+        "message",
+        message_id = %event.message_id,
+        invocation_id = %event.invocation_id,
+        direction = event.flow_direction.as_str(),
+    );
+    handle_in_span(event, pipeline, store, deadline)
+        .instrument(span)
+        .await
+}
+
+async fn handle_in_span<S>(
+    event: &WorkMailEvent,
+    pipeline: &Pipeline,
+    store: &S,
+    deadline: Instant,
+) -> Result<HandlerResult, HandlerError>
+where
+    S: MessageSource + MessageSink,
+{
+    let started = Instant::now();
     let id = &event.message_id;
     let deadline = tokio::time::Instant::from_std(deadline);
-    let default = |delivery: Delivery| HandlerResult {
+    let full = pipeline.log_addresses;
+    tracing::info!(
+        sender = %event.envelope.mail_from.as_ref().map(|a| redact::address(&a.address, full)).unwrap_or_default(),
+        recipients = event.envelope.recipients.len(),
+        recipient_list = %redact::addresses(&event.envelope.recipients.iter().map(|a| a.address.clone()).collect::<Vec<_>>(), full),
+        truncated = event.truncated,
+        "received"
+    );
+    let mut size = 0;
+    let default = |delivery: Delivery, size: usize| HandlerResult {
         response: Response::default_for_all(),
         delivery,
+        size,
     };
     let raw = match timeout_at(deadline, store.fetch(id)).await {
         Err(_) => {
-            tracing::warn!(message_id = %id, step = "fetch", "deadline reached; delivering unchanged");
-            return Ok(default(Delivery::TimedOut("fetch")));
+            tracing::warn!(step = "fetch", "deadline reached; delivering unchanged");
+            return Ok(default(Delivery::TimedOut("fetch"), size));
         }
         Ok(Err(source)) => {
             let hint = hint_for(&source);
-            tracing::error!(message_id = %id, error = %source, hint, "fetch failed");
+            tracing::error!(error = %source, hint, "fetch failed");
             return Err(HandlerError::Fetch {
                 message_id: id.clone(),
                 source,
@@ -114,27 +149,50 @@ where
         }
         Ok(Ok(raw)) => raw,
     };
+    size = raw.len();
+    tracing::info!(
+        bytes_in = size,
+        fetch_ms = started.elapsed().as_millis() as u64,
+        "fetched"
+    );
     let envelope = Envelope::from(event);
     let result = pipeline.run(&raw, &envelope);
     for s in &result.stages {
-        tracing::info!(message_id = %id, invocation_id = %event.invocation_id, stage = %s.label, changed = s.report.changed, decisions = %s.report.summary(), "stage");
+        tracing::info!(
+            stage = %s.label,
+            changed = s.report.changed,
+            decisions = %s.report.summary(),
+            duration_us = s.duration.as_micros() as u64,
+            "stage"
+        );
+    }
+    for r in &result.repairs {
+        tracing::info!(repair = %r, "repaired");
     }
     let response = result.actions.to_response();
     let with_actions = |delivery: Delivery| HandlerResult {
         response: response.clone(),
         delivery,
+        size,
     };
     match &result.outcome {
-        Outcome::Unchanged => return Ok(with_actions(Delivery::Unchanged)),
+        Outcome::Unchanged => {
+            tracing::info!(
+                outcome = "unchanged",
+                total_ms = started.elapsed().as_millis() as u64,
+                "done"
+            );
+            return Ok(with_actions(Delivery::Unchanged));
+        }
         Outcome::KeptOriginal(why) => {
-            tracing::warn!(message_id = %id, reason = %why, "keeping the original");
+            tracing::warn!(outcome = "kept original", reason = %why, total_ms = started.elapsed().as_millis() as u64, "done");
             return Ok(with_actions(Delivery::Original(why.clone())));
         }
         Outcome::Changed => {}
     }
     if tokio::time::Instant::now() >= deadline {
-        tracing::warn!(message_id = %id, step = "stages", "deadline reached; delivering unchanged");
-        return Ok(default(Delivery::TimedOut("stages")));
+        tracing::warn!(step = "stages", "deadline reached; delivering unchanged");
+        return Ok(default(Delivery::TimedOut("stages"), size));
     }
     match timeout_at(
         deadline,
@@ -143,24 +201,30 @@ where
     .await
     {
         Err(_) => {
-            tracing::warn!(message_id = %id, step = "put", "deadline reached; delivering unchanged");
-            Ok(default(Delivery::TimedOut("put")))
+            tracing::warn!(step = "put", "deadline reached; delivering unchanged");
+            Ok(default(Delivery::TimedOut("put"), size))
         }
         Ok(Ok(())) => {
-            tracing::info!(message_id = %id, bytes_in = raw.len(), bytes_out = result.output.len(), "replaced");
+            tracing::info!(
+                outcome = "changed",
+                bytes_in = size,
+                bytes_out = result.output.len(),
+                total_ms = started.elapsed().as_millis() as u64,
+                "done"
+            );
             Ok(with_actions(Delivery::Replaced))
         }
         Ok(Err(StoreError::Frozen(why))) => {
-            tracing::warn!(message_id = %id, reason = %why, "message frozen; delivering as is");
+            tracing::warn!(reason = %why, "message frozen; delivering as is");
             Ok(with_actions(Delivery::Original(format!("frozen: {why}"))))
         }
         Ok(Err(StoreError::Rejected(why))) => {
-            tracing::warn!(message_id = %id, reason = %why, "WorkMail rejected the new content; delivering the original");
+            tracing::warn!(reason = %why, "WorkMail rejected the new content; delivering the original");
             Ok(with_actions(Delivery::Original(format!("rejected: {why}"))))
         }
         Ok(Err(source)) => {
             let hint = hint_for(&source);
-            tracing::error!(message_id = %id, error = %source, hint, "put failed");
+            tracing::error!(error = %source, hint, "put failed");
             Err(HandlerError::Put {
                 message_id: id.clone(),
                 source,
@@ -326,6 +390,67 @@ mod tests {
             .unwrap();
         assert_eq!(r.delivery, Delivery::TimedOut("fetch"));
         assert!(store.replaced.lock().unwrap().is_empty());
+    }
+
+    /// Collects what the handler logs (JSON, as in Lambda) while it handles one event.
+    fn logs_of(pipeline: &Pipeline, raw: &[u8]) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        let store = FakeStore::new(raw);
+        tracing::subscriber::with_default(subscriber, || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(handle(&event(), pipeline, &store, later()))
+                .unwrap();
+        });
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn logs_carry_decisions_ids_and_sizes_but_no_body_text_or_full_address_by_default() {
+        let raw = b"From: a@example.com\r\nDate: Mon, 2 Nov 2026 09:00:00 +0000\r\n\r\nSECRET-BODY-TEXT\r\n";
+        let logs = logs_of(&pipeline(STAMP), raw);
+        assert!(logs.contains("\"message_id\":\"m-1\""), "{logs}");
+        assert!(logs.contains("\"invocation_id\":\"i1\""), "{logs}");
+        assert!(logs.contains("\"direction\":\"inbound\""), "{logs}");
+        assert!(
+            logs.contains("added X-A"),
+            "a record per stage decision: {logs}"
+        );
+        assert!(logs.contains("\"bytes_in\":"), "{logs}");
+        assert!(!logs.contains("SECRET-BODY-TEXT"), "{logs}");
+        assert!(!logs.contains("a@example.com"), "{logs}");
+        assert!(!logs.contains("b@example.com"), "{logs}");
+        assert!(logs.contains("@example.com"), "domains stay: {logs}");
+    }
+
+    #[test]
+    fn log_addresses_true_shows_envelope_addresses() {
+        let mut p = pipeline(STAMP);
+        p.log_addresses = true;
+        let logs = logs_of(&p, MSG);
+        assert!(
+            logs.contains("a@example.com") && logs.contains("b@example.com"),
+            "{logs}"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::aws::{AwsStore, Upload};
 use crate::config::{self, ConfigError};
 use crate::event::WorkMailEvent;
 use crate::handler::{self, HandlerError, HandlerResult};
+use crate::metrics::{InvocationMetrics, MetricOutcome};
 use crate::pipeline::Pipeline;
 use crate::stage::StageRegistry;
 use std::path::{Path, PathBuf};
@@ -116,10 +117,15 @@ pub fn init_logging(to: LogTo) {
         .without_time()
         .with_target(false);
     let _ = match (json, to) {
-        (true, LogTo::Stdout) => builder.json().flatten_event(true).try_init(),
+        (true, LogTo::Stdout) => builder
+            .json()
+            .flatten_event(true)
+            .with_span_list(false)
+            .try_init(),
         (true, LogTo::Stderr) => builder
             .json()
             .flatten_event(true)
+            .with_span_list(false)
             .with_writer(std::io::stderr)
             .try_init(),
         (false, LogTo::Stdout) => builder.try_init(),
@@ -139,6 +145,12 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
             error_message: e.to_string(),
         }
     }
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
 }
 
 /// Converts Lambda's deadline (milliseconds since the epoch) to an `Instant`.
@@ -178,10 +190,22 @@ pub async fn run(registry: StageRegistry) -> Result<(), lambda_runtime::Error> {
     let store = &store;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |ev: lambda_runtime::LambdaEvent<WorkMailEvent>| async move {
+            let started = Instant::now();
             let deadline = lambda_deadline(ev.context.deadline);
-            invoke(function, store, &ev.payload, Some(deadline))
-                .await
-                .map(|r| r.response)
+            let result = invoke(function, store, &ev.payload, Some(deadline)).await;
+            let (outcome, size) = match &result {
+                Ok(r) => (MetricOutcome::from_delivery(&r.delivery), r.size),
+                Err(_) => (MetricOutcome::Error, 0),
+            };
+            let metrics = InvocationMetrics {
+                direction: ev.payload.flow_direction,
+                outcome,
+                duration: started.elapsed(),
+                size,
+            };
+            // EMF records go to stdout on their own lines, where CloudWatch reads them.
+            println!("{}", metrics.to_emf(now_ms()));
+            result.map(|r| r.response)
         },
     ))
     .await

@@ -76,6 +76,8 @@ pub mod cli;
 pub mod emulator;
 pub mod handler;
 pub mod lambda;
+pub mod metrics;
+pub mod redact;
 pub mod store;
 pub mod template;
 pub mod testing;

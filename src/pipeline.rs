@@ -33,6 +33,9 @@ pub(crate) struct StageRef<'s> {
 #[derive(Default)]
 pub struct Pipeline {
     stages: Vec<ConfiguredStage>,
+    /// Logs may show full envelope addresses (config `log_addresses = true`); by
+    /// default they show the domain and a hash of the local part.
+    pub log_addresses: bool,
 }
 
 /// What became of the message.
@@ -52,6 +55,8 @@ pub enum Outcome {
 pub struct StageRecord {
     pub label: String,
     pub report: StageReport,
+    /// How long the stage ran (zero when it did not run).
+    pub duration: std::time::Duration,
 }
 
 /// Everything a run produced.
@@ -108,7 +113,10 @@ impl std::fmt::Debug for Pipeline {
 
 impl Pipeline {
     pub fn new(stages: Vec<ConfiguredStage>) -> Pipeline {
-        Pipeline { stages }
+        Pipeline {
+            stages,
+            log_addresses: false,
+        }
     }
 
     /// A pipeline from stages built in code (tests, custom handlers).
@@ -201,6 +209,7 @@ pub(crate) fn run_stages<'a>(
                 report: StageReport::unchanged(format!(
                     "not run: {by} stopped the stages after it"
                 )),
+                duration: Default::default(),
             });
             continue;
         }
@@ -210,16 +219,19 @@ pub(crate) fn run_stages<'a>(
                 records.push(StageRecord {
                     label: s.label.to_string(),
                     report: StageReport::unchanged(skipped.to_string()),
+                    duration: Default::default(),
                 });
                 continue;
             }
         }
+        let started = std::time::Instant::now();
         let report = match catch_unwind(AssertUnwindSafe(|| s.stage.run(&tree, &mut cx))) {
             Ok(r) => r,
             Err(_) => {
                 records.push(StageRecord {
                     label: s.label.to_string(),
                     report: StageReport::unchanged("stage panicked; its changes are discarded"),
+                    duration: started.elapsed(),
                 });
                 return kept(format!("{} panicked", s.label), records, cx.actions);
             }
@@ -227,6 +239,7 @@ pub(crate) fn run_stages<'a>(
         records.push(StageRecord {
             label: s.label.to_string(),
             report,
+            duration: started.elapsed(),
         });
         if cx.stop {
             stopped_by = Some(s.label);

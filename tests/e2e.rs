@@ -402,7 +402,7 @@ async fn the_rewrite_binary_answers_events_under_a_lambda_runtime_api() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let spawned = Instant::now();
-    let child = cmd.spawn().unwrap();
+    let mut child = cmd.spawn().unwrap();
     api.push_event("req-1", serde_json::to_vec(&event("msg-12")).unwrap());
     match api.next_answer().await {
         Answer::Response { request_id, body } => {
@@ -432,7 +432,29 @@ async fn the_rewrite_binary_answers_events_under_a_lambda_runtime_api() {
         }
         other => panic!("expected an error, got {other:?}"),
     }
-    drop(child);
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let emf: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|l| l.contains("\"_aws\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(emf.len(), 2, "one metrics record per invocation: {stdout}");
+    assert_eq!(emf[0]["Changed"], 1);
+    assert_eq!(emf[1]["Errors"], 1);
+    assert!(
+        stdout.contains("\"message_id\":\"msg-12\""),
+        "JSON logs: {stdout}"
+    );
+    assert!(
+        !stdout.contains("alice@partner.example"),
+        "no full address: {stdout}"
+    );
+    assert!(
+        !stdout.contains("Numbers attached"),
+        "no body text: {stdout}"
+    );
 }
 
 #[tokio::test]
