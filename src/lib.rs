@@ -70,7 +70,9 @@ pub mod transfer;
 pub use config::{ConfigError, load as load_config};
 pub use event::{Direction, Envelope, WorkMailEvent};
 pub use pipeline::{Outcome, Pipeline, RunResult};
-pub use stage::{KeyError, Stage, StageContext, StageKeys, StageRegistry, StageReport};
+pub use stage::{
+    KeyError, PartNote, Stage, StageContext, StageKeys, StageRegistry, StageReport,
+};
 pub mod aws;
 pub mod cli;
 pub mod emulator;
