@@ -56,8 +56,10 @@
 pub mod actions;
 pub mod conditions;
 pub mod config;
+pub mod diff;
 pub mod edit;
 pub mod event;
+pub mod explain;
 pub mod header_field;
 pub mod mime_tree;
 pub mod newline;
@@ -70,9 +72,7 @@ pub mod transfer;
 pub use config::{ConfigError, load as load_config};
 pub use event::{Direction, Envelope, WorkMailEvent};
 pub use pipeline::{Outcome, Pipeline, RunResult};
-pub use stage::{
-    KeyError, PartNote, Stage, StageContext, StageKeys, StageRegistry, StageReport,
-};
+pub use stage::{KeyError, PartNote, Stage, StageContext, StageKeys, StageRegistry, StageReport};
 pub mod aws;
 pub mod cli;
 pub mod emulator;
