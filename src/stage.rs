@@ -70,6 +70,10 @@
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! ```
 //!
+//! A stage that decides about single parts (which one takes a disclaimer, which
+//! attachment goes) records those decisions with [`StageReport::note_about_part`], so
+//! `workmail-flow explain` shows each on its part's line of the MIME tree.
+//!
 //! Every stage gets `when` and `unless` conditions for free (they are read before
 //! `build` sees the table, so those two key names are reserved), and the recipients they
 //! select are in [`StageContext::scope`]. `docs/custom-stages.md` walks through a
@@ -78,7 +82,7 @@
 use crate::actions::{Actions, Scope};
 use crate::edit::Edits;
 use crate::event::Envelope;
-use crate::mime_tree::MimeTree;
+use crate::mime_tree::{MimeTree, PartId};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -138,10 +142,32 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
 
 /// What a stage did: whether it queued a change, and every decision with its reason,
 /// in words an administrator can read (never message text or full addresses).
+///
+/// `decisions` is the whole story in one list (what `replay` prints and the logs carry).
+/// `parts` pins decisions about single parts to the part they concern, so
+/// `workmail-flow explain` can show them on that part's line of the MIME tree; a part note
+/// may repeat a decision (see [`PartNote::decision`]) or add detail the one-line summary
+/// leaves out (why a candidate part was not chosen).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StageReport {
     pub changed: bool,
     pub decisions: Vec<String>,
+    pub parts: Vec<PartNote>,
+}
+
+/// What a stage decided about one part, in a few words that read well next to the part
+/// (`stripped: extension exe`). Like decisions, never message text, file names or
+/// addresses: the part line already shows what the part is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartNote {
+    pub part: PartId,
+    pub note: String,
+    /// The stage queued a change to this part.
+    pub changed: bool,
+    /// The index in [`StageReport::decisions`] of the decision this note restates, if
+    /// any: a report that shows part notes on their parts can leave that decision out of
+    /// its message-level lines.
+    pub decision: Option<usize>,
 }
 
 impl StageReport {
@@ -150,6 +176,7 @@ impl StageReport {
         StageReport {
             changed: true,
             decisions: vec![decision.into()],
+            parts: Vec::new(),
         }
     }
 
@@ -158,6 +185,7 @@ impl StageReport {
         StageReport {
             changed: false,
             decisions: vec![reason.into()],
+            parts: Vec::new(),
         }
     }
 
@@ -165,6 +193,53 @@ impl StageReport {
     pub fn note(&mut self, decision: impl Into<String>, changed: bool) {
         self.changed |= changed;
         self.decisions.push(decision.into());
+    }
+
+    /// Adds a note about one part that is not in the summary (detail only `explain`
+    /// shows); `changed` marks whether the stage queued a change to it.
+    pub fn note_part(&mut self, part: PartId, note: impl Into<String>, changed: bool) {
+        self.changed |= changed;
+        self.parts.push(PartNote {
+            part,
+            note: note.into(),
+            changed,
+            decision: None,
+        });
+    }
+
+    /// Adds a decision about one part: `decision` goes into the summary as [`note`]
+    /// would put it, and `part_note` says the same in a few words on the part's line.
+    ///
+    /// [`note`]: StageReport::note
+    pub fn note_about_part(
+        &mut self,
+        part: PartId,
+        decision: impl Into<String>,
+        part_note: impl Into<String>,
+        changed: bool,
+    ) {
+        self.note(decision, changed);
+        self.parts.push(PartNote {
+            part,
+            note: part_note.into(),
+            changed,
+            decision: Some(self.decisions.len() - 1),
+        });
+    }
+
+    /// The notes about one part, in the order the stage made them.
+    pub fn notes_for(&self, part: PartId) -> impl Iterator<Item = &PartNote> {
+        self.parts.iter().filter(move |n| n.part == part)
+    }
+
+    /// The decisions no part note restates: what the stage decided about the message as
+    /// a whole.
+    pub fn message_decisions(&self) -> impl Iterator<Item = &str> {
+        self.decisions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.parts.iter().any(|n| n.decision == Some(*i)))
+            .map(|(_, d)| d.as_str())
     }
 
     pub fn summary(&self) -> String {
@@ -344,5 +419,41 @@ impl StageRegistry {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.builders.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decision_about_a_part_stays_in_the_summary_and_leaves_the_message_level_list() {
+        let mut r = StageReport::default();
+        r.note("added X-A", true);
+        r.note_about_part(
+            3,
+            "stripped part 3 (application/x-msdownload): extension exe",
+            "stripped: extension exe",
+            true,
+        );
+        assert_eq!(
+            r.summary(),
+            "added X-A; stripped part 3 (application/x-msdownload): extension exe"
+        );
+        assert_eq!(r.message_decisions().collect::<Vec<_>>(), ["added X-A"]);
+        let notes: Vec<&str> = r.notes_for(3).map(|n| n.note.as_str()).collect();
+        assert_eq!(notes, ["stripped: extension exe"]);
+        assert!(r.notes_for(2).next().is_none());
+    }
+
+    #[test]
+    fn a_part_note_alone_adds_detail_without_touching_the_summary() {
+        let mut r = StageReport::unchanged("nothing to do");
+        r.note_part(1, "not chosen: a later text/plain part takes it", false);
+        assert_eq!(r.summary(), "nothing to do");
+        assert!(!r.changed);
+        r.note_part(2, "rewritten", true);
+        assert!(r.changed, "a changed part note marks the report changed");
+        assert_eq!(r.message_decisions().count(), 1);
     }
 }

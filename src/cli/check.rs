@@ -11,8 +11,10 @@ use std::path::PathBuf;
 /// those the original had, identity and trace fields must be unchanged, and a file
 /// identical to the original passes (nothing would be put back).
 ///
-/// Example: workmail-flow check --original in/message.eml out/message.eml
+/// Example:
+///   workmail-flow check --original in/message.eml out/message.eml
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct CheckArgs {
     /// The message before any rewrite, to compare against.
     #[arg(long, value_name = "ORIG")]

@@ -18,6 +18,7 @@ use std::sync::Arc;
 /// Example:
 ///   workmail-flow emulate --messages work/messages --port 8025 --s3-endpoint http://127.0.0.1:5000
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct EmulateArgs {
     /// Folder of <messageId>.eml files.
     #[arg(long, value_name = "DIR")]

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 ///   AWS_ENDPOINT_URL_S3=http://127.0.0.1:5000 WORKMAIL_FLOW_BUCKET=mail \
 ///   workmail-flow invoke --event samples/events/plain.json --config samples/flow.toml
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct InvokeArgs {
     /// The WorkMail event (JSON).
     #[arg(long, value_name = "EVENT.json")]

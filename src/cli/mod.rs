@@ -5,6 +5,8 @@
 
 pub mod check;
 pub mod emulate;
+pub mod envelope;
+pub mod explain;
 pub mod invoke;
 pub mod replay;
 
@@ -21,17 +23,27 @@ pub const EXIT_USAGE: u8 = 2;
 #[command(
     name = "workmail-flow",
     version,
-    about = "Byte-exact email rewriting for Amazon WorkMail message-flow Lambdas and mail-server pipes"
+    about = "Byte-exact email rewriting for Amazon WorkMail message-flow Lambdas and mail-server pipes",
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// Shown under the top-level help: the two commands a newcomer starts with.
+const AFTER_HELP: &str = "\
+Examples:
+  workmail-flow explain --config samples/flow.toml samples/attachment.eml
+  workmail-flow replay --config samples/flow.toml --out out --diff samples/*.eml
+
+Each command has its own help with examples: workmail-flow help <COMMAND>";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Check(check::CheckArgs),
+    Explain(explain::ExplainArgs),
     Replay(replay::ReplayArgs),
+    Check(check::CheckArgs),
     Invoke(invoke::InvokeArgs),
     Emulate(emulate::EmulateArgs),
 }
@@ -39,8 +51,9 @@ pub enum Command {
 /// Runs a parsed command line and returns its exit code.
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Check(args) => check::run(&args),
+        Command::Explain(args) => explain::run(&args),
         Command::Replay(args) => replay::run(&args),
+        Command::Check(args) => check::run(&args),
         Command::Invoke(args) => invoke::run(&args),
         Command::Emulate(args) => emulate::run(&args),
     }

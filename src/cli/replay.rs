@@ -1,80 +1,107 @@
 //! `workmail-flow replay`: runs a config over saved messages, or as a filter in a pipe.
+//!
+//! Output, for files: one line per message on stdout (`path: outcome | stage: decisions
+//! …`), its diff under it with `--diff`, and a last line counting the outcomes:
+//! `summary: 40 processed: 31 changed, 6 unchanged, 2 kept original, 1 failed`. Both on
+//! stdout, so `> report.txt` keeps them together and `tail -1` gives the counts. On a
+//! terminal, with more than [`PROGRESS_MIN_INPUTS`] inputs, a progress bar is drawn on
+//! stderr; piped or redirected stderr gets none (no escape codes in logs).
+//!
+//! For `-` (stdin): stdout is the message and nothing else; the line and the diff go to
+//! stderr, and there is no summary line (there is one message).
 
+use super::envelope::{EnvelopeArgs, EnvelopeSource};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::event::{Direction, Envelope, WorkMailEvent};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Outcome, Pipeline};
 use clap::Args;
-use std::io::{Read, Write};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
+
+/// Above this many inputs, a terminal gets a progress bar.
+pub const PROGRESS_MIN_INPUTS: usize = 20;
 
 /// Run a flow config over saved messages and write the results.
 ///
 /// Each INPUT is rewritten to OUT/<its file name> (an identical copy when nothing
-/// changed), with one line per message saying what happened. `-` as the only INPUT reads
-/// a message from stdin and writes the result to stdout (reports go to stderr), so it can
-/// sit in a mail server's pipe.
+/// changed), with one line per message saying what happened, and a summary line at the
+/// end: processed, changed, unchanged, kept original (a change that could not meet
+/// WorkMail's content rules, so the original goes on), failed (could not be read or
+/// written). Exit code 1 when any failed.
+///
+/// --diff prints, under each message's line, a unified diff of its header fields and of
+/// the decoded text of each part that changed (message content: for your terminal, not
+/// for logs).
+///
+/// `-` as the only INPUT reads a message from stdin and writes the result to stdout, so
+/// it can sit in a mail server's pipe; the report line and any diff go to stderr.
 ///
 /// Without --event the envelope comes from the message's From, To and Cc, and the
 /// direction from --direction (default inbound).
 ///
 /// Examples:
 ///   workmail-flow replay --config samples/flow.toml --out out samples/*.eml
+///   workmail-flow replay --config samples/flow.toml --out out --diff samples/plain.eml
 ///   workmail-flow replay --config flow.toml - < in.eml > out.eml
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub struct ReplayArgs {
     /// The flow config (TOML with [[stage]] tables).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// A WorkMail event (JSON) giving the envelope for every input.
-    #[arg(long, value_name = "EVENT.json", conflicts_with_all = ["direction", "sender", "recipient"])]
-    pub event: Option<PathBuf>,
-    /// The direction when there is no event.
-    #[arg(long, value_parser = ["inbound", "outbound"])]
-    pub direction: Option<String>,
-    /// The envelope sender (MAIL FROM) when there is no event.
-    #[arg(long, value_name = "ADDR")]
-    pub sender: Option<String>,
-    /// An envelope recipient when there is no event; repeat for several.
-    #[arg(long, value_name = "ADDR")]
-    pub recipient: Vec<String>,
+    #[command(flatten)]
+    pub envelope: EnvelopeArgs,
     /// Where results are written; required unless the input is `-`.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Print a unified diff of the headers and of each changed part's decoded text.
+    #[arg(long)]
+    pub diff: bool,
     /// Messages to replay, or `-` for stdin.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
 }
 
-/// Where the envelope of each message comes from.
-enum EnvelopeSource {
-    Event(Envelope),
-    Flags {
-        direction: Direction,
-        sender: Option<String>,
-        recipients: Vec<String>,
-    },
+/// How the messages of one run ended.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub changed: usize,
+    pub unchanged: usize,
+    pub kept_original: usize,
+    pub failed: usize,
 }
 
-impl EnvelopeSource {
-    fn for_message(&self, raw: &[u8]) -> Envelope {
-        match self {
-            EnvelopeSource::Event(e) => e.clone(),
-            EnvelopeSource::Flags {
-                direction,
-                sender,
-                recipients,
-            } => {
-                let mut env = Envelope::from_message(raw, *direction);
-                if sender.is_some() {
-                    env.mail_from = sender.clone();
-                }
-                if !recipients.is_empty() {
-                    env.recipients = recipients.clone();
-                }
-                env
-            }
+impl Tally {
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Changed => self.changed += 1,
+            Outcome::Unchanged => self.unchanged += 1,
+            Outcome::KeptOriginal(_) => self.kept_original += 1,
         }
     }
+
+    pub fn processed(&self) -> usize {
+        self.changed + self.unchanged + self.kept_original + self.failed
+    }
+
+    /// `summary: 4 processed: 2 changed, 1 unchanged, 1 kept original, 0 failed`
+    pub fn line(&self) -> String {
+        format!(
+            "summary: {} processed: {} changed, {} unchanged, {} kept original, {} failed",
+            self.processed(),
+            self.changed,
+            self.unchanged,
+            self.kept_original,
+            self.failed
+        )
+    }
+}
+
+/// What replaying one message gave.
+struct Replayed {
+    outcome: Outcome,
+    summary: String,
+    diff: Option<String>,
 }
 
 pub fn run(args: &ReplayArgs) -> u8 {
@@ -85,7 +112,7 @@ pub fn run(args: &ReplayArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let envelopes = match envelope_source(args) {
+    let envelopes = match EnvelopeSource::from_args(&args.envelope) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -94,7 +121,7 @@ pub fn run(args: &ReplayArgs) -> u8 {
     };
     let stdin_mode = args.inputs.len() == 1 && args.inputs[0] == Path::new("-");
     if stdin_mode {
-        return filter_stdin(&pipeline, &envelopes);
+        return filter_stdin(&pipeline, &envelopes, args.diff);
     }
     if args.inputs.iter().any(|i| i == Path::new("-")) {
         eprintln!("error: `-` reads stdin and must be the only input");
@@ -108,49 +135,67 @@ pub fn run(args: &ReplayArgs) -> u8 {
         eprintln!("error: {}: cannot create: {e}", out_dir.display());
         return EXIT_USAGE;
     }
-    let mut code = EXIT_OK;
+    let progress = progress_bar(args.inputs.len());
+    // Lines go to stdout; with a bar on the same terminal, each is printed with the bar
+    // cleared and then redrawn, so they do not tear.
+    let say = |text: &str| match &progress {
+        Some(bar) => bar.suspend(|| println!("{text}")),
+        None => println!("{text}"),
+    };
+    let mut tally = Tally::default();
     let mut written = std::collections::HashSet::new();
     for input in &args.inputs {
         // Two inputs with one file name would overwrite each other's result.
         if let Some(name) = input.file_name()
             && !written.insert(name.to_os_string())
         {
-            println!(
+            say(&format!(
                 "{}: failed: {} is already written by an earlier input with the same file name",
                 input.display(),
                 out_dir.join(name).display()
-            );
-            code = EXIT_FAILED;
-            continue;
-        }
-        match replay_file(&pipeline, &envelopes, input, out_dir) {
-            Ok(line) => println!("{}: {line}", input.display()),
-            Err(e) => {
-                println!("{}: failed: {e}", input.display());
-                code = EXIT_FAILED;
+            ));
+            tally.failed += 1;
+        } else {
+            match replay_file(&pipeline, &envelopes, input, out_dir, args.diff) {
+                Ok(r) => {
+                    tally.count(&r.outcome);
+                    say(&format!("{}: {}", input.display(), r.summary));
+                    if let Some(diff) = r.diff.filter(|d| !d.is_empty()) {
+                        say(diff.trim_end_matches('\n'));
+                    }
+                }
+                Err(e) => {
+                    tally.failed += 1;
+                    say(&format!("{}: failed: {e}", input.display()));
+                }
             }
         }
+        if let Some(bar) = &progress {
+            bar.inc(1);
+        }
     }
-    code
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    println!("{}", tally.line());
+    if tally.failed > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
 }
 
-fn envelope_source(args: &ReplayArgs) -> Result<EnvelopeSource, String> {
-    if let Some(path) = &args.event {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        let event: WorkMailEvent = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a WorkMail event: {e}", path.display()))?;
-        return Ok(EnvelopeSource::Event(Envelope::from(&event)));
+/// A bar on stderr, only when stderr is a terminal and the run is long enough to want
+/// one: piped or redirected output stays free of escape codes.
+fn progress_bar(inputs: usize) -> Option<ProgressBar> {
+    if inputs <= PROGRESS_MIN_INPUTS || !std::io::stderr().is_terminal() {
+        return None;
     }
-    Ok(EnvelopeSource::Flags {
-        direction: args
-            .direction
-            .as_deref()
-            .and_then(Direction::parse)
-            .unwrap_or_default(),
-        sender: args.sender.clone(),
-        recipients: args.recipient.clone(),
-    })
+    let bar = ProgressBar::new(inputs as u64);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} messages, {eta} left") {
+        bar.set_style(style);
+    }
+    Some(bar)
 }
 
 fn replay_file(
@@ -158,7 +203,8 @@ fn replay_file(
     envelopes: &EnvelopeSource,
     input: &Path,
     out_dir: &Path,
-) -> Result<String, String> {
+    diff: bool,
+) -> Result<Replayed, String> {
     let raw = std::fs::read(input).map_err(|e| format!("cannot read: {e}"))?;
     let name = input
         .file_name()
@@ -172,10 +218,16 @@ fn replay_file(
         .output
         .write_to(&mut file)
         .map_err(|e| format!("{}: cannot write: {e}", out_path.display()))?;
-    Ok(result.summary())
+    let diff = diff
+        .then(|| crate::diff::unified(&input.display().to_string(), &raw, &result.output.to_vec()));
+    Ok(Replayed {
+        summary: result.summary(),
+        outcome: result.outcome,
+        diff,
+    })
 }
 
-fn filter_stdin(pipeline: &Pipeline, envelopes: &EnvelopeSource) -> u8 {
+fn filter_stdin(pipeline: &Pipeline, envelopes: &EnvelopeSource, diff: bool) -> u8 {
     let mut raw = Vec::new();
     if let Err(e) = std::io::stdin().lock().read_to_end(&mut raw) {
         eprintln!("error: stdin: cannot read: {e}");
@@ -193,5 +245,12 @@ fn filter_stdin(pipeline: &Pipeline, envelopes: &EnvelopeSource) -> u8 {
         return EXIT_FAILED;
     }
     eprintln!("-: {}", result.summary());
+    if diff {
+        // stdout is the message: the diff goes to stderr.
+        let text = crate::diff::unified("-", &raw, &result.output.to_vec());
+        if !text.is_empty() {
+            eprint!("{text}");
+        }
+    }
     EXIT_OK
 }

@@ -69,6 +69,21 @@ pub struct Disclaimer {
     markers: Vec<Markers>,
 }
 
+/// What became of one chosen part: the decision for the summary and a few words for
+/// the part's line in `explain`.
+struct PartOutcome {
+    decision: String,
+    note: String,
+}
+
+/// A part left alone: `decision` continues "text/plain part 2 …", `note` stands alone.
+fn left_alone(what: &str, rest: String, note: String) -> PartOutcome {
+    PartOutcome {
+        decision: format!("{what} {rest}"),
+        note,
+    }
+}
+
 /// Which representation of the body a part is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Repr {
@@ -181,29 +196,42 @@ impl Disclaimer {
         .any(|r| !r.is_empty() && normalized.contains(r.as_str()))
     }
 
-    /// Adds the disclaimer to one part, or says why not.
+    /// Adds the disclaimer to one part, or says why not. `why` says why this part was
+    /// chosen ("the last text/html part of the body").
     fn add_to(
         &self,
         mail: &MimeTree<'_>,
         cx: &mut StageContext<'_>,
         id: PartId,
         repr: Repr,
+        why: &str,
         values: &BTreeMap<&str, String>,
-    ) -> Result<String, String> {
+    ) -> Result<PartOutcome, PartOutcome> {
         let part = mail.part(id);
         let what = format!("{} part {id}", repr.label());
+        let what = what.as_str();
         if part.protected {
-            return Err(format!(
-                "{what} is inside {}; left alone so the signature or encryption holds",
-                protection_container(mail, part)
+            let container = protection_container(mail, part);
+            return Err(left_alone(
+                what,
+                format!("is inside {container}; left alone so the signature or encryption holds"),
+                format!(
+                    "left alone ({why}): inside {container}, so the signature or encryption holds"
+                ),
             ));
         }
         if part.in_attached_message {
-            return Err(format!("{what} is inside an attached message; left alone"));
+            return Err(left_alone(
+                what,
+                "is inside an attached message; left alone".into(),
+                format!("left alone ({why}): inside an attached message"),
+            ));
         }
         if cx.edits.touches_content(mail, id) {
-            return Err(format!(
-                "{what} was already rewritten by an earlier stage; left alone"
+            return Err(left_alone(
+                what,
+                "was already rewritten by an earlier stage; left alone".into(),
+                format!("left alone ({why}): already rewritten by an earlier stage"),
             ));
         }
         let Some(encoding) = TransferEncoding::parse(part.transfer_encoding.as_deref()) else {
@@ -214,35 +242,53 @@ impl Disclaimer {
                 .chars()
                 .take(32)
                 .collect();
-            return Err(format!(
-                "{what} uses transfer encoding {token:?}, which is not rewritten; left alone"
+            return Err(left_alone(
+                what,
+                format!("uses transfer encoding {token:?}, which is not rewritten; left alone"),
+                format!("left alone ({why}): transfer encoding {token:?} is not rewritten"),
             ));
         };
         // mail-parser flags a part whose closing boundary is missing, or whose base64 or
         // quoted-printable it could not decode, and then hands over the raw bytes. Raw
         // bytes are the text itself only without a transfer encoding.
         if mail.has_encoding_problem(id) && encoding != TransferEncoding::Identity {
-            return Err(format!(
-                "{what} has a {} body the parser could not decode; left alone",
-                part.transfer_encoding.as_deref().unwrap_or("")
+            let cte = part.transfer_encoding.as_deref().unwrap_or("");
+            return Err(left_alone(
+                what,
+                format!("has a {cte} body the parser could not decode; left alone"),
+                format!("left alone ({why}): the parser could not decode its {cte} body"),
             ));
         }
         let Some(text) = mail.decoded_text(id) else {
-            return Err(format!("{what} holds no decodable text; left alone"));
+            return Err(left_alone(
+                what,
+                "holds no decodable text; left alone".into(),
+                format!("left alone ({why}): no decodable text"),
+            ));
         };
         if !decodes_faithfully(mail, part, text, encoding) {
-            return Err(format!(
-                "{what} cannot be decoded without loss (charset {}); left alone",
-                part.charset.as_deref().unwrap_or("not declared")
+            let charset = part.charset.as_deref().unwrap_or("not declared");
+            return Err(left_alone(
+                what,
+                format!("cannot be decoded without loss (charset {charset}); left alone"),
+                format!("left alone ({why}): cannot be decoded without loss (charset {charset})"),
             ));
         }
         if let Some(kind) = inline_pgp(text) {
-            return Err(format!(
-                "{what} holds an inline PGP {kind} block; left alone so it still verifies as a whole"
+            return Err(left_alone(
+                what,
+                format!(
+                    "holds an inline PGP {kind} block; left alone so it still verifies as a whole"
+                ),
+                format!("left alone ({why}): holds an inline PGP {kind} block"),
             ));
         }
         if self.skip_if_present && self.is_present(text, repr, values) {
-            return Err(format!("{what} already holds the disclaimer"));
+            return Err(left_alone(
+                what,
+                "already holds the disclaimer".into(),
+                format!("nothing to add ({why}): already holds the disclaimer"),
+            ));
         }
         let fallback = if encoding == TransferEncoding::Base64 {
             // RFC 2045: text is base64-encoded in canonical form, with CRLF.
@@ -286,12 +332,20 @@ impl Disclaimer {
                 )
             }
         };
-        let change = text_edit::replace_text(mail, &mut cx.edits, id, &new_text)
-            .map_err(|e| format!("{what}: {e}; left alone"))?;
-        Ok(format!(
-            "added to {what} {where_} ({})",
-            describe_change(part, &change)
-        ))
+        let change = match text_edit::replace_text(mail, &mut cx.edits, id, &new_text) {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(PartOutcome {
+                    decision: format!("{what}: {e}; left alone"),
+                    note: format!("left alone ({why}): {e}"),
+                });
+            }
+        };
+        let change = describe_change(part, &change);
+        Ok(PartOutcome {
+            decision: format!("added to {what} {where_} ({change})"),
+            note: format!("disclaimer here ({why}), {where_}; {change}"),
+        })
     }
 }
 
@@ -380,19 +434,76 @@ impl Stage for Disclaimer {
         }
         let plain = last_body_part(mail, mail.text_body(), Repr::Plain);
         let html = last_body_part(mail, mail.html_body(), Repr::Html);
-        if plain.is_none() && html.is_none() {
-            return StageReport::unchanged(no_body_reason(mail));
-        }
-        let values = placeholder_values(mail, cx.envelope);
-        let mut report = StageReport::default();
-        for (repr, id) in [(Repr::Plain, plain), (Repr::Html, html)] {
-            let Some(id) = id else { continue };
-            match self.add_to(mail, cx, id, repr, &values) {
-                Ok(done) => report.note(done, true),
-                Err(why) => report.note(why, false),
+        let mut report = if plain.is_none() && html.is_none() {
+            StageReport::unchanged(no_body_reason(mail))
+        } else {
+            let values = placeholder_values(mail, cx.envelope);
+            let mut report = StageReport::default();
+            for (repr, chosen) in [(Repr::Plain, plain), (Repr::Html, html)] {
+                let Some(chosen) = chosen else { continue };
+                let why = chosen.why(repr);
+                let (result, changed) = match self.add_to(mail, cx, chosen.id, repr, &why, &values)
+                {
+                    Ok(done) => (done, true),
+                    Err(skipped) => (skipped, false),
+                };
+                report.note_about_part(chosen.id, result.decision, result.note, changed);
             }
-        }
+            report
+        };
+        note_candidates_not_chosen(mail, [plain, html], &mut report);
         report
+    }
+}
+
+/// The part chosen for one representation, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Chosen {
+    id: PartId,
+    /// The text part a message cut short before its final boundary ends with.
+    unterminated: bool,
+}
+
+impl Chosen {
+    fn why(self, repr: Repr) -> String {
+        if self.unterminated {
+            format!(
+                "the {} part the message ends with, its final boundary missing",
+                repr.label()
+            )
+        } else {
+            format!("last {} of the body", repr.label())
+        }
+    }
+}
+
+/// For `explain`: why each other part RFC 8621 lists in the body took no disclaimer.
+fn note_candidates_not_chosen(
+    mail: &MimeTree<'_>,
+    chosen: [Option<Chosen>; 2],
+    report: &mut StageReport,
+) {
+    let chosen: Vec<PartId> = chosen.iter().flatten().map(|c| c.id).collect();
+    let mut seen: Vec<PartId> = Vec::new();
+    for &id in mail.text_body().iter().chain(mail.html_body()) {
+        if chosen.contains(&id) || seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        let p = mail.part(id);
+        let note = match p.content_type.as_str() {
+            "text/plain" | "text/html" if p.disposition.as_deref() == Some("attachment") => {
+                "not a candidate: marked as an attachment".to_string()
+            }
+            "text/plain" | "text/html" if !is_body_text(mail, p) => {
+                "not a candidate: a named text part not first in its multipart is an attachment (RFC 8621)".to_string()
+            }
+            "text/plain" | "text/html" => {
+                format!("not chosen: only the last {} part of the body takes it", p.content_type)
+            }
+            other => format!("not a candidate: {other} is not text/plain or text/html"),
+        };
+        report.note_part(id, note, false);
     }
 }
 
@@ -401,17 +512,24 @@ impl Stage for Disclaimer {
 /// there is no plain alternative (and the other way round), lists inline images and
 /// other text/* parts, and counts a named text part as body where RFC 8621 does not
 /// when it is not first in its multipart.
-fn last_body_part(mail: &MimeTree<'_>, list: &[PartId], repr: Repr) -> Option<PartId> {
+fn last_body_part(mail: &MimeTree<'_>, list: &[PartId], repr: Repr) -> Option<Chosen> {
     if let Some(tail) = unterminated_tail(mail, repr) {
-        return Some(tail);
+        return Some(Chosen {
+            id: tail,
+            unterminated: true,
+        });
     }
-    list.iter().rev().copied().find(|&id| {
+    let id = list.iter().rev().copied().find(|&id| {
         let p = mail.part(id);
         let right_kind = match repr {
             Repr::Plain => p.kind == PartKind::Text && p.content_type == "text/plain",
             Repr::Html => p.kind == PartKind::Html,
         };
         right_kind && is_body_text(mail, p)
+    })?;
+    Some(Chosen {
+        id,
+        unterminated: false,
     })
 }
 
@@ -783,6 +901,36 @@ mod tests {
         assert_eq!(
             fit_html_to_charset("\u{2014}", Some("x-unknown")),
             "\u{2014}"
+        );
+    }
+
+    #[test]
+    fn part_notes_say_where_the_disclaimer_goes_and_why_other_body_parts_get_none() {
+        let stage = Disclaimer::new(Some("Confidential."), None, Placement::Bottom, true).unwrap();
+        let raw = b"From: a@example.com\nContent-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/plain\n\nfirst\n--B\nContent-Type: image/png\nContent-Disposition: inline\n\nAAAA\n--B\nContent-Type: text/plain\n\nsecond\n--B\nContent-Type: text/plain; name=notes.txt\n\nnamed\n--B--\n";
+        let (_, r) = run(&stage, raw);
+        let note = |id: PartId| -> Vec<&str> { r.notes_for(id).map(|n| n.note.as_str()).collect() };
+        assert_eq!(
+            note(3),
+            ["disclaimer here (last text/plain of the body), at the bottom; us-ascii, 7bit"]
+        );
+        assert_eq!(
+            note(1),
+            ["not chosen: only the last text/plain part of the body takes it"]
+        );
+        assert_eq!(
+            note(2),
+            ["not a candidate: image/png is not text/plain or text/html"]
+        );
+        assert!(
+            note(4).is_empty(),
+            "the parser leaves a named text part out of the body lists; explain calls it an attachment"
+        );
+        assert_eq!(r.message_decisions().count(), 0, "{r:?}");
+        assert_eq!(
+            r.decisions.len(),
+            1,
+            "the summary keeps one line per chosen part: {r:?}"
         );
     }
 

@@ -161,8 +161,10 @@ impl fmt::Display for Reason {
 /// What the stage decides for one part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Verdict {
-    /// Not an attachment (body text, a container) or nothing matched.
-    Keep,
+    /// Not an attachment: body text or a container.
+    NotCandidate,
+    /// An attachment no rule matches.
+    NoMatch,
     /// A notice from an earlier pass.
     Notice,
     /// Matches, but must not be touched.
@@ -271,7 +273,7 @@ impl StripAttachments {
         if part.main_type() == "multipart"
             || (!attached_message && (!part.is_leaf() || is_body_text(part)))
         {
-            return Verdict::Keep;
+            return Verdict::NotCandidate;
         }
         if is_notice(mail, part) {
             return Verdict::Notice;
@@ -286,7 +288,7 @@ impl StripAttachments {
             reasons.extend(self.opaque_message_reason(mail, part, depth));
         }
         if reasons.is_empty() {
-            return Verdict::Keep;
+            return Verdict::NoMatch;
         }
         if part.protected {
             return Verdict::LeftAlone(reasons, protection_of(mail, part));
@@ -386,42 +388,61 @@ impl StripAttachments {
 impl Stage for StripAttachments {
     fn run(&self, mail: &MimeTree<'_>, cx: &mut StageContext<'_>) -> StageReport {
         let mut stripped: Vec<PartId> = Vec::new();
-        let mut left_alone: Vec<String> = Vec::new();
-        let mut stripped_notes: Vec<String> = Vec::new();
+        // (part, decision for the summary, note for the part's line in `explain`)
+        let mut left_alone: Vec<(PartId, String, String)> = Vec::new();
+        let mut stripped_notes: Vec<(PartId, String, String)> = Vec::new();
+        let mut report = StageReport::default();
         let mut notices = 0;
         for part in mail.parts() {
             if has_ancestor_in(mail, part.id, &stripped) {
-                continue; // replaced with the attached message around it
+                // replaced with the attached message around it
+                report.note_part(part.id, "removed with the attached message around it", true);
+                continue;
             }
             match self.verdict(mail, part, 0) {
-                Verdict::Keep => {}
-                Verdict::Notice => notices += 1,
-                Verdict::LeftAlone(reasons, why) => left_alone.push(format!(
-                    "left alone part {} ({}; {}): {why}",
+                Verdict::NotCandidate => {}
+                Verdict::NoMatch => report.note_part(part.id, "kept: no rule matches", false),
+                Verdict::Notice => {
+                    notices += 1;
+                    report.note_part(part.id, "a notice from an earlier pass; kept", false);
+                }
+                Verdict::LeftAlone(reasons, why) => left_alone.push((
                     part.id,
-                    part.content_type,
-                    join(&reasons)
+                    format!(
+                        "left alone part {} ({}; {}): {why}",
+                        part.id,
+                        part.content_type,
+                        join(&reasons)
+                    ),
+                    format!("left alone: {why} (matches {})", join(&reasons)),
                 )),
                 Verdict::Strip(reasons) => {
                     self.strip(mail, part, cx);
                     stripped.push(part.id);
-                    stripped_notes.push(format!(
-                        "stripped part {} ({}): {}",
+                    stripped_notes.push((
                         part.id,
-                        part.content_type,
-                        join(&reasons)
+                        format!(
+                            "stripped part {} ({}): {}",
+                            part.id,
+                            part.content_type,
+                            join(&reasons)
+                        ),
+                        format!("stripped: {}", join(&reasons)),
                     ));
                 }
             }
         }
-        let mut report = StageReport::default();
         for (notes, changed, what) in [
             (stripped_notes, true, "stripped"),
             (left_alone, false, "left alone"),
         ] {
             let more = notes.len().saturating_sub(REPORT_DETAIL);
-            for n in notes.into_iter().take(REPORT_DETAIL) {
-                report.note(n, changed);
+            for (i, (id, decision, note)) in notes.into_iter().enumerate() {
+                if i < REPORT_DETAIL {
+                    report.note_about_part(id, decision, note, changed);
+                } else {
+                    report.note_part(id, note, changed);
+                }
             }
             if more > 0 {
                 report.note(format!("and {more} more parts {what}"), changed);
@@ -605,6 +626,36 @@ mod tests {
 
     fn parsed(raw: &[u8]) -> mail_parser::Message<'_> {
         mail_parser::MessageParser::default().parse(raw).unwrap()
+    }
+
+    #[test]
+    fn part_notes_pin_each_verdict_to_its_part_without_the_file_name() {
+        let raw = b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n--B\r\nContent-Type: application/pdf; name=r.pdf\r\n\r\nAAAA\r\n--B\r\nContent-Type: application/octet-stream; name=setup.exe\r\n\r\nAAAA\r\n--B\r\nContent-Type: multipart/signed; boundary=S\r\n\r\n--S\r\nContent-Type: application/octet-stream; name=x.exe\r\n\r\nAAAA\r\n--S--\r\n--B--\r\n";
+        let (_, r) = run(&exe(), raw);
+        let notes: Vec<(PartId, &str, bool)> = r
+            .parts
+            .iter()
+            .map(|n| (n.part, n.note.as_str(), n.changed))
+            .collect();
+        assert_eq!(
+            notes,
+            [
+                (2, "kept: no rule matches", false),
+                (3, "stripped: extension exe", true),
+                (
+                    5,
+                    "left alone: inside multipart/signed (matches extension exe)",
+                    false
+                ),
+            ]
+        );
+        assert!(r.parts.iter().all(|n| !n.note.contains("setup")));
+        assert_eq!(
+            r.message_decisions().collect::<Vec<_>>(),
+            Vec::<&str>::new(),
+            "every decision is about a part: {r:?}"
+        );
+        assert_eq!(r.decisions.len(), 2);
     }
 
     #[test]
