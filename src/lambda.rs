@@ -33,6 +33,10 @@ pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(
+        "WORKMAIL_FLOW_PREFIX {0:?}: WorkMail reads only S3 keys of letters, digits, '-' and '/'"
+    )]
+    BadPrefix(String),
+    #[error(
         "{config}: {stage} can change messages, so the environment variable WORKMAIL_FLOW_BUCKET must name the bucket for rewritten messages"
     )]
     MissingBucket { config: String, stage: String },
@@ -68,11 +72,19 @@ impl Function {
             }
         };
         let upload = match env("WORKMAIL_FLOW_BUCKET").filter(|b| !b.is_empty()) {
-            Some(bucket) => Some(Upload {
-                bucket,
-                prefix: env("WORKMAIL_FLOW_PREFIX")
-                    .unwrap_or_else(|| Upload::DEFAULT_PREFIX.to_string()),
-            }),
+            Some(bucket) => {
+                let prefix = env("WORKMAIL_FLOW_PREFIX")
+                    .unwrap_or_else(|| Upload::DEFAULT_PREFIX.to_string());
+                // Rewriting a bad prefix would give keys outside the role's s3:PutObject
+                // resource; refuse it where the operator sees it.
+                if !prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '/')
+                {
+                    return Err(StartupError::BadPrefix(prefix));
+                }
+                Some(Upload { bucket, prefix })
+            }
             None => {
                 if let Some(s) = pipeline.stages().iter().find(|s| s.stage.changes_message()) {
                     return Err(StartupError::MissingBucket {
@@ -92,7 +104,10 @@ impl Function {
 
     /// Loads from the process environment (`WORKMAIL_FLOW_CONFIG` and friends).
     pub fn from_env(registry: &StageRegistry) -> Result<Function, StartupError> {
-        let path = std::env::var_os("WORKMAIL_FLOW_CONFIG").map(PathBuf::from);
+        // An empty value (a template that passes its empty parameter) means unset.
+        let path = std::env::var_os("WORKMAIL_FLOW_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
         Function::load(path.as_deref(), registry, |k| std::env::var(k).ok())
     }
 }
@@ -238,6 +253,20 @@ mod tests {
             e.contains("flow.toml (bundled): stage 1 (stamp_header)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_prefix_workmail_cannot_read_stops_start_up() {
+        let env = |k: &str| match k {
+            "WORKMAIL_FLOW_BUCKET" => Some("b".to_string()),
+            "WORKMAIL_FLOW_PREFIX" => Some("mail_out/".to_string()),
+            _ => None,
+        };
+        let e = Function::load(None, &StageRegistry::builtin(), env)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("WORKMAIL_FLOW_PREFIX \"mail_out/\""), "{e}");
     }
 
     #[test]
