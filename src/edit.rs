@@ -362,16 +362,26 @@ impl<'a> Output<'a> {
         self.len() == 0
     }
 
-    /// Whether the output is byte for byte the original.
+    /// Whether the output is byte for byte the original, compared piece by piece
+    /// without joining the output.
     pub fn is_unchanged(&self) -> bool {
-        if self
-            .segments
-            .iter()
-            .all(|s| matches!(s, Segment::Original(_)))
-        {
-            return self.len() == self.original.len();
+        if self.len() != self.original.len() {
+            return false;
         }
-        self.len() == self.original.len() && self.to_vec() == self.original
+        let mut pos = 0;
+        for seg in &self.segments {
+            let b = seg.bytes();
+            if self.original[pos..pos + b.len()] != *b {
+                return false;
+            }
+            pos += b.len();
+        }
+        true
+    }
+
+    /// The output's pieces in order, for checks that read it without joining it.
+    pub fn slices(&self) -> Vec<&[u8]> {
+        self.segments.iter().map(|s| s.bytes()).collect()
     }
 
     pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {

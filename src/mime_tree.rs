@@ -147,11 +147,12 @@ impl<'a> MimeTree<'a> {
     pub fn parse(raw: &'a [u8]) -> Result<MimeTree<'a>, ParseError> {
         let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw))
             .map_err(|_| ParseError::ParserFailed)?;
-        let message = parsed.ok_or(ParseError::Unreadable)?;
+        let mut message = parsed.ok_or(ParseError::Unreadable)?;
         if message.parts.is_empty() {
             return Err(ParseError::Unreadable);
         }
         let parts = flatten(raw, &message);
+        release_decoded_binaries(&mut message);
         let map = |ids: &[u32]| -> Vec<PartId> {
             ids.iter()
                 .filter_map(|&i| {
@@ -260,6 +261,19 @@ impl<'a> MimeTree<'a> {
             }
         }
         &msg.parts[loc.index]
+    }
+}
+
+/// Frees the parser's decoded copies of non-text parts. No stage reads them (sizes are
+/// counted from the encoded body, and edits splice the original bytes), and a 29 MB
+/// attachment decoded is 29 MB a 128 MB Lambda cannot spare. Text parts stay decoded.
+fn release_decoded_binaries(message: &mut Message<'_>) {
+    for part in &mut message.parts {
+        match &mut part.body {
+            PartType::Binary(b) | PartType::InlineBinary(b) => *b = Cow::Borrowed(&[]),
+            PartType::Message(nested) => release_decoded_binaries(nested),
+            _ => {}
+        }
     }
 }
 

@@ -288,7 +288,7 @@ pub(crate) fn run_stages<'a>(
             touched: Vec::new(),
         };
     }
-    let violations = rules::check(&output.to_vec(), Some(raw));
+    let violations = rules::check_chunks(&output.slices(), Some(raw));
     if let Some(v) = violations.first() {
         let more = match violations.len() {
             1 => String::new(),

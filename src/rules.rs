@@ -63,7 +63,58 @@ pub fn check(message: &[u8], original: Option<&[u8]>) -> Vec<Violation> {
     if original == Some(message) {
         return Vec::new();
     }
-    let mut found = long_lines(message);
+    check_chunks(&[message], original)
+}
+
+/// The same check over a message given in pieces (the editor's output segments),
+/// without joining them: only the header block is copied, so a 40 MB message is not
+/// held twice. The caller has already established that it differs from `original`.
+pub fn check_chunks(chunks: &[&[u8]], original: Option<&[u8]>) -> Vec<Violation> {
+    let mut found = long_lines_in(chunks);
+    let header = header_prefix(chunks);
+    found.extend(header_violations(&header, original));
+    found
+}
+
+/// The bytes from the start up to the end of the header block (the empty line), or
+/// everything when there is no empty line.
+fn header_prefix(chunks: &[&[u8]]) -> Vec<u8> {
+    let mut buf: Vec<u8> = Vec::new();
+    for chunk in chunks {
+        let searched_from = buf.len().saturating_sub(2);
+        buf.extend_from_slice(chunk);
+        if let Some(end) = header_end(&buf, searched_from) {
+            buf.truncate(end);
+            return buf;
+        }
+    }
+    buf
+}
+
+/// Where the empty line that ends a header block ends, searching from `from`.
+fn header_end(buf: &[u8], from: usize) -> Option<usize> {
+    if buf.starts_with(b"\n") {
+        return Some(1);
+    }
+    if buf.starts_with(b"\r\n") {
+        return Some(2);
+    }
+    let mut i = from;
+    while let Some(p) = buf[i..].iter().position(|&b| b == b'\n') {
+        let nl = i + p;
+        match buf.get(nl + 1) {
+            Some(b'\n') => return Some(nl + 2),
+            Some(b'\r') if buf.get(nl + 2) == Some(&b'\n') => return Some(nl + 3),
+            _ => {}
+        }
+        i = nl + 1;
+    }
+    None
+}
+
+/// The header rules: required, once-only, and unchanged identity and trace fields.
+fn header_violations(message: &[u8], original: Option<&[u8]>) -> Vec<Violation> {
+    let mut found = Vec::new();
     let (fields, _) = header_field::read_header_block(message);
     let count = |fields: &[header_field::RawField], name: &str| {
         fields
@@ -136,28 +187,59 @@ fn canonical(name: &str) -> String {
 
 /// Every line over the limit, with its 1-based number and byte offset.
 pub fn long_lines(message: &[u8]) -> Vec<Violation> {
+    long_lines_in(&[message])
+}
+
+/// [`long_lines`] over a message given in pieces; lines may cross pieces.
+pub fn long_lines_in(chunks: &[&[u8]]) -> Vec<Violation> {
     let mut found = Vec::new();
-    let mut start = 0;
     let mut line = 1;
-    while start < message.len() {
-        let end = message[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(message.len(), |i| start + i);
-        let mut content_end = end;
-        if content_end > start && message[content_end - 1] == b'\r' {
-            content_end -= 1;
+    let mut line_start = 0;
+    // Bytes of the current line so far, and whether its last byte was a CR.
+    let mut length = 0usize;
+    let mut last_cr = false;
+    let mut offset = 0;
+    for chunk in chunks {
+        let mut rest: &[u8] = chunk;
+        while !rest.is_empty() {
+            match rest.iter().position(|&b| b == b'\n') {
+                Some(p) => {
+                    let (content, cr) = if p > 0 {
+                        (length + p, rest[p - 1] == b'\r')
+                    } else {
+                        (length, last_cr)
+                    };
+                    let len = if cr { content - 1 } else { content };
+                    if len > MAX_LINE {
+                        found.push(Violation::LongLine {
+                            line,
+                            offset: line_start,
+                            length: len,
+                        });
+                    }
+                    offset += p + 1;
+                    rest = &rest[p + 1..];
+                    line += 1;
+                    line_start = offset;
+                    length = 0;
+                    last_cr = false;
+                }
+                None => {
+                    length += rest.len();
+                    last_cr = rest.last() == Some(&b'\r');
+                    offset += rest.len();
+                    rest = &[];
+                }
+            }
         }
-        let length = content_end - start;
-        if length > MAX_LINE {
-            found.push(Violation::LongLine {
-                line,
-                offset: start,
-                length,
-            });
-        }
-        start = end + 1;
-        line += 1;
+    }
+    // A last line without a break counts whole (a trailing CR is part of it).
+    if length > MAX_LINE {
+        found.push(Violation::LongLine {
+            line,
+            offset: line_start,
+            length,
+        });
     }
     found
 }
@@ -370,6 +452,24 @@ mod tests {
                 name: "From".into()
             }]
         );
+    }
+
+    #[test]
+    fn checking_in_pieces_finds_what_checking_whole_finds() {
+        let original = msg("b");
+        let mut m = String::from_utf8(original.clone())
+            .unwrap()
+            .replace("Subject: s\r\n", "Subject: s\r\nSubject: t\r\n");
+        m.push_str(&"y".repeat(1500));
+        m.push_str("\r\nshort\r\n");
+        m.push_str(&"z".repeat(1000));
+        let whole = check(m.as_bytes(), Some(&original));
+        for cut in [1, 7, 30, 60, 100, 999, 1600] {
+            let (a, b) = m.as_bytes().split_at(cut.min(m.len()));
+            let (b, c) = b.split_at(b.len() / 2);
+            assert_eq!(check_chunks(&[a, b, c], Some(&original)), whole, "cut at {cut}");
+        }
+        assert_eq!(whole.len(), 3, "{whole:?}");
     }
 
     #[test]
