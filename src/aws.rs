@@ -130,7 +130,110 @@ impl MessageSource for AwsStore {
         let bytes = out.message_content.collect().await.map_err(|e| {
             StoreError::Transient(format!("reading the message body: {}", error_chain(&e)))
         })?;
-        Ok(bytes.into_bytes().to_vec())
+        // Into a Vec without a second copy when the body arrived as one buffer.
+        Ok(Vec::from(bytes.into_bytes()))
+    }
+}
+
+/// Above this a rewrite is uploaded in parts of this size, so the function holds one part
+/// at a time rather than a second copy of a 40 MB message (S3's parts are 5 MiB at least).
+pub const UPLOAD_PART_SIZE: usize = 8 * 1024 * 1024;
+
+impl AwsStore {
+    /// Uploads `output` under `key`; returns the object version when the bucket keeps
+    /// versions.
+    async fn upload_object(
+        &self,
+        upload: &Upload,
+        key: &str,
+        output: &Output<'_>,
+    ) -> Result<Option<String>, StoreError> {
+        if output.len() <= UPLOAD_PART_SIZE {
+            let put = self
+                .s3
+                .put_object()
+                .bucket(&upload.bucket)
+                .key(key)
+                .content_type("message/rfc822")
+                .body(ByteStream::from(output.to_vec()))
+                .send()
+                .await
+                .map_err(|e| unmodeled(&e))?;
+            return Ok(put.version_id().map(str::to_string));
+        }
+        let created = self
+            .s3
+            .create_multipart_upload()
+            .bucket(&upload.bucket)
+            .key(key)
+            .content_type("message/rfc822")
+            .send()
+            .await
+            .map_err(|e| unmodeled(&e))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| StoreError::Other("S3 gave no multipart upload id".into()))?
+            .to_string();
+        let result = self.upload_parts(upload, key, &upload_id, output).await;
+        if result.is_err() {
+            // Best effort: the bucket's lifecycle rule removes abandoned uploads anyway,
+            // and the role may not allow s3:AbortMultipartUpload.
+            let _ = self
+                .s3
+                .abort_multipart_upload()
+                .bucket(&upload.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+        }
+        result
+    }
+
+    async fn upload_parts(
+        &self,
+        upload: &Upload,
+        key: &str,
+        upload_id: &str,
+        output: &Output<'_>,
+    ) -> Result<Option<String>, StoreError> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let mut parts = Vec::new();
+        for (i, chunk) in output.chunks(UPLOAD_PART_SIZE).enumerate() {
+            let number = i as i32 + 1;
+            let done = self
+                .s3
+                .upload_part()
+                .bucket(&upload.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(chunk))
+                .send()
+                .await
+                .map_err(|e| unmodeled(&e))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(done.e_tag().map(str::to_string))
+                    .build(),
+            );
+        }
+        let completed = self
+            .s3
+            .complete_multipart_upload()
+            .bucket(&upload.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| unmodeled(&e))?;
+        Ok(completed.version_id().map(str::to_string))
     }
 }
 
@@ -145,29 +248,20 @@ impl MessageSink for AwsStore {
             StoreError::Other("no upload bucket configured (WORKMAIL_FLOW_BUCKET)".into())
         })?;
         let key = upload.key(message_id, invocation_id);
-        let put = self
-            .s3
-            .put_object()
-            .bucket(&upload.bucket)
-            .key(&key)
-            .content_type("message/rfc822")
-            .body(ByteStream::from(output.to_vec()))
-            .send()
+        let version = self
+            .upload_object(upload, &key, output)
             .await
-            .map_err(|e| {
-                let err = unmodeled(&e);
-                match err {
-                    StoreError::Other(t) => StoreError::Other(format!(
-                        "uploading to s3://{}/{key}: {t}; check the bucket exists and the role allows s3:PutObject on it",
-                        upload.bucket
-                    )),
-                    other => other,
-                }
+            .map_err(|err| match err {
+                StoreError::Other(t) => StoreError::Other(format!(
+                    "uploading to s3://{}/{key}: {t}; check the bucket exists and the role allows s3:PutObject on it",
+                    upload.bucket
+                )),
+                other => other,
             })?;
         let reference = S3Reference::builder()
             .bucket(&upload.bucket)
             .key(&key)
-            .set_object_version(put.version_id().map(str::to_string))
+            .set_object_version(version)
             .build()
             .map_err(|e| StoreError::Other(format!("building the S3 reference: {e}")))?;
         self.workmail

@@ -379,6 +379,17 @@ impl<'a> Output<'a> {
         true
     }
 
+    /// The output in consecutive pieces of `size` bytes (the last may be shorter), each
+    /// copied out as it is asked for: an upload in parts holds one piece at a time.
+    pub fn chunks(&self, size: usize) -> OutputChunks<'_, 'a> {
+        OutputChunks {
+            output: self,
+            segment: 0,
+            offset: 0,
+            size: size.max(1),
+        }
+    }
+
     /// The output's pieces in order, for checks that read it without joining it.
     pub fn slices(&self) -> Vec<&[u8]> {
         self.segments.iter().map(|s| s.bytes()).collect()
@@ -401,9 +412,59 @@ impl<'a> Output<'a> {
     }
 }
 
+/// See [`Output::chunks`].
+pub struct OutputChunks<'o, 'a> {
+    output: &'o Output<'a>,
+    segment: usize,
+    offset: usize,
+    size: usize,
+}
+
+impl Iterator for OutputChunks<'_, '_> {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        let mut chunk = Vec::with_capacity(self.size);
+        while chunk.len() < self.size {
+            let Some(seg) = self.output.segments.get(self.segment) else {
+                break;
+            };
+            let bytes = &seg.bytes()[self.offset..];
+            let take = bytes.len().min(self.size - chunk.len());
+            chunk.extend_from_slice(&bytes[..take]);
+            self.offset += take;
+            if self.offset == seg.bytes().len() {
+                self.segment += 1;
+                self.offset = 0;
+            }
+        }
+        (!chunk.is_empty()).then_some(chunk)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_cover_the_output_in_order_across_segments() {
+        let tree = MimeTree::parse(MSG).unwrap();
+        let mut e = Edits::new();
+        e.header(
+            0,
+            HeaderOp::Add {
+                name: "X-New".into(),
+                value: "v".into(),
+            },
+        );
+        e.replace_body(1, b"HELLO".to_vec());
+        let out = e.apply(&tree).unwrap();
+        for size in [1, 7, 64, 10_000] {
+            let chunks: Vec<Vec<u8>> = out.chunks(size).collect();
+            assert!(chunks.iter().rev().skip(1).all(|c| c.len() == size));
+            assert_eq!(chunks.concat(), out.to_vec(), "size {size}");
+        }
+    }
 
     const MSG: &[u8] = b"From: a@example.com\r\nSubject: hi\r\nX-Old: 1\r\nX-Old: 2\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nhello\r\n--B\r\nContent-Type: text/plain\r\n\r\nsecond\r\n--B--\r\n";
 

@@ -467,7 +467,11 @@ mod tests {
         for cut in [1, 7, 30, 60, 100, 999, 1600] {
             let (a, b) = m.as_bytes().split_at(cut.min(m.len()));
             let (b, c) = b.split_at(b.len() / 2);
-            assert_eq!(check_chunks(&[a, b, c], Some(&original)), whole, "cut at {cut}");
+            assert_eq!(
+                check_chunks(&[a, b, c], Some(&original)),
+                whole,
+                "cut at {cut}"
+            );
         }
         assert_eq!(whole.len(), 3, "{whole:?}");
     }

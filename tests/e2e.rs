@@ -233,6 +233,42 @@ async fn a_versioned_bucket_passes_the_object_version_and_the_put_is_accepted() 
 }
 
 #[tokio::test]
+async fn a_large_rewrite_is_uploaded_in_parts_and_arrives_whole() {
+    let w = World::start("large").await;
+    // About 12 MB: over the part size, so the upload goes in parts.
+    let data: Vec<u8> = (0..9_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data);
+    let mut raw = String::from_utf8_lossy(MSG).replace(
+        "\r\n\r\nNumbers attached.\r\n",
+        "\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nNumbers attached.\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+    );
+    for line in b64.as_bytes().chunks(76) {
+        raw.push_str(std::str::from_utf8(line).unwrap());
+        raw.push_str("\r\n");
+    }
+    raw.push_str("--b--\r\n");
+    assert!(raw.len() > workmail_flow::aws::UPLOAD_PART_SIZE);
+    w.message("msg-big", raw.as_bytes());
+    let r = handler::handle(&event("msg-big"), &pipeline(STAMP), &w.store(), soon())
+        .await
+        .unwrap();
+    assert_eq!(r.delivery, Delivery::Replaced);
+    let updated = w.updated("msg-big").unwrap();
+    assert_eq!(
+        updated.len(),
+        raw.len() + "X-WorkMail-Flow: processed\r\n".len()
+    );
+    assert_eq!(
+        String::from_utf8(updated)
+            .unwrap()
+            .replace("X-WorkMail-Flow: processed\r\n", ""),
+        raw
+    );
+}
+
+#[tokio::test]
 async fn an_unchanged_message_is_neither_uploaded_nor_put() {
     let w = World::start("unchanged").await;
     w.message("msg-3", MSG);
