@@ -24,7 +24,7 @@
 //! stage says which condition failed, not what it was compared with.
 
 use crate::actions::Scope;
-use crate::edit::{Edits, HeaderOp};
+use crate::edit::Edits;
 use crate::event::{Direction, Envelope};
 use crate::header_field;
 use crate::mime_tree::MimeTree;
@@ -317,22 +317,12 @@ fn one_line(s: &str) -> String {
 /// The values of a top-level field, unfolded and RFC 2047-decoded, after the header
 /// edits earlier stages queued (which hold plain, unencoded values).
 pub fn header_values(mail: &MimeTree<'_>, edits: &Edits, name: &str) -> Vec<String> {
-    let mut values: Vec<String> = mail
+    let decoded: Vec<String> = mail
         .field_values(0, name)
         .iter()
         .map(|v| decode_words(v))
         .collect();
-    for op in edits.header_ops(0) {
-        if !op.name().eq_ignore_ascii_case(name) {
-            continue;
-        }
-        match op {
-            HeaderOp::Add { value, .. } => values.push(value.clone()),
-            HeaderOp::Set { value, .. } => values = vec![value.clone()],
-            HeaderOp::Remove { .. } => values.clear(),
-        }
-    }
-    values
+    edits.after_ops(0, name, decoded)
 }
 
 /// Decodes RFC 2047 encoded words in an unfolded field value, in any charset the parser
@@ -420,6 +410,7 @@ fn glob_match(p: &[char], t: &[char]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edit::HeaderOp;
 
     fn conditions(toml_text: &str) -> Result<Conditions, KeyError> {
         let t: toml::Table = toml_text.parse().unwrap();

@@ -133,7 +133,12 @@ impl Edits {
     /// The value a field will have once the queued header edits apply: the last Set or
     /// Add for that name, or the original's, or `None` once it is removed.
     pub fn pending_values(&self, tree: &MimeTree<'_>, part: PartId, name: &str) -> Vec<String> {
-        let mut values = tree.field_values(part, name);
+        self.after_ops(part, name, tree.field_values(part, name))
+    }
+
+    /// `values` (a field's values as they stand) after the queued ops on that field of
+    /// `part`: Add appends, Set replaces all, Remove clears.
+    pub fn after_ops(&self, part: PartId, name: &str, mut values: Vec<String>) -> Vec<String> {
         for op in self.header_ops(part) {
             if !op.name().eq_ignore_ascii_case(name) {
                 continue;
