@@ -42,15 +42,9 @@ pub fn run(args: &EmulateArgs) -> u8 {
             args.messages.display()
         );
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime(true) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return EXIT_FAILED;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {

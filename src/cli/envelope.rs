@@ -2,8 +2,9 @@
 //! and addresses given as flags (default: from the message's own From, To and Cc).
 
 use crate::event::{Direction, Envelope, WorkMailEvent};
+use crate::pipeline::Pipeline;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
 pub struct EnvelopeArgs {
@@ -71,4 +72,18 @@ impl EnvelopeSource {
             }
         }
     }
+}
+
+/// Loads the flow config and the envelope source a command needs, printing what is
+/// wrong and giving the usage exit code when either cannot be had.
+pub fn load_flow(config: &Path, args: &EnvelopeArgs) -> Result<(Pipeline, EnvelopeSource), u8> {
+    let pipeline = crate::config::load(config).map_err(|e| {
+        eprintln!("error: {e}");
+        super::EXIT_USAGE
+    })?;
+    let envelopes = EnvelopeSource::from_args(args).map_err(|e| {
+        eprintln!("error: {e}");
+        super::EXIT_USAGE
+    })?;
+    Ok((pipeline, envelopes))
 }

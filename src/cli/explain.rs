@@ -1,7 +1,7 @@
 //! `workmail-flow explain`: what a flow would do to one message, part by part, without
 //! writing anything (see `crate::explain` for the output).
 
-use super::envelope::{EnvelopeArgs, EnvelopeSource};
+use super::envelope::{EnvelopeArgs, load_flow};
 use super::{EXIT_OK, EXIT_USAGE};
 use crate::explain::{self, TreeStyle};
 use clap::Args;
@@ -38,19 +38,9 @@ pub struct ExplainArgs {
 }
 
 pub fn run(args: &ExplainArgs) -> u8 {
-    let pipeline = match crate::config::load(&args.config) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let envelopes = match EnvelopeSource::from_args(&args.envelope) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+    let (pipeline, envelopes) = match load_flow(&args.config, &args.envelope) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     let raw = match std::fs::read(&args.message) {
         Ok(r) => r,

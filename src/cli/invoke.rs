@@ -54,15 +54,9 @@ pub fn run(args: &InvokeArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime(false) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return EXIT_FAILED;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let conf = crate::aws::sdk_config().await;

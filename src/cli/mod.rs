@@ -48,6 +48,20 @@ pub enum Command {
     Emulate(emulate::EmulateArgs),
 }
 
+/// An async runtime for a command that talks to servers, or the exit code after saying
+/// why there is none.
+pub(crate) fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, u8> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder.enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        EXIT_FAILED
+    })
+}
+
 /// Runs a parsed command line and returns its exit code.
 pub fn run(cli: Cli) -> u8 {
     match cli.command {

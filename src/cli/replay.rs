@@ -10,7 +10,7 @@
 //! For `-` (stdin): stdout is the message and nothing else; the line and the diff go to
 //! stderr, and there is no summary line (there is one message).
 
-use super::envelope::{EnvelopeArgs, EnvelopeSource};
+use super::envelope::{EnvelopeArgs, EnvelopeSource, load_flow};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::pipeline::{Outcome, Pipeline};
 use clap::Args;
@@ -105,19 +105,9 @@ struct Replayed {
 }
 
 pub fn run(args: &ReplayArgs) -> u8 {
-    let pipeline = match crate::config::load(&args.config) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let envelopes = match EnvelopeSource::from_args(&args.envelope) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+    let (pipeline, envelopes) = match load_flow(&args.config, &args.envelope) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     let stdin_mode = args.inputs.len() == 1 && args.inputs[0] == Path::new("-");
     if stdin_mode {
