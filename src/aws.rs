@@ -127,11 +127,17 @@ impl MessageSource for AwsStore {
                 }
                 _ => unmodeled(&e),
             })?;
-        let bytes = out.message_content.collect().await.map_err(|e| {
+        // Read the body chunk by chunk into one buffer sized from Content-Length:
+        // collecting the chunks first and joining them would hold the message twice.
+        let mut body = out.message_content;
+        let (low, high) = body.size_hint();
+        let mut raw = Vec::with_capacity(high.unwrap_or(low) as usize);
+        while let Some(chunk) = body.try_next().await.map_err(|e| {
             StoreError::Transient(format!("reading the message body: {}", error_chain(&e)))
-        })?;
-        // Into a Vec without a second copy when the body arrived as one buffer.
-        Ok(Vec::from(bytes.into_bytes()))
+        })? {
+            raw.extend_from_slice(&chunk);
+        }
+        Ok(raw)
     }
 }
 

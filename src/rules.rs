@@ -76,40 +76,42 @@ pub fn check_chunks(chunks: &[&[u8]], original: Option<&[u8]>) -> Vec<Violation>
     found
 }
 
-/// The bytes from the start up to the end of the header block (the empty line), or
-/// everything when there is no empty line.
+/// The bytes from the start up to the end of the header block (the empty line), or the
+/// first 8 MiB when there is no empty line. Only these bytes are copied: the blank line
+/// often spans two output pieces (an added field, then the original's empty line), so
+/// the end is found with a small state machine rather than a search in one buffer.
 fn header_prefix(chunks: &[&[u8]]) -> Vec<u8> {
+    const CAP: usize = 8 * 1024 * 1024;
     let mut buf: Vec<u8> = Vec::new();
+    let mut at_line_start = true;
+    let mut cr_at_line_start = false;
     for chunk in chunks {
-        let searched_from = buf.len().saturating_sub(2);
-        buf.extend_from_slice(chunk);
-        if let Some(end) = header_end(&buf, searched_from) {
-            buf.truncate(end);
-            return buf;
+        for (i, &b) in chunk.iter().enumerate() {
+            let ends = match b {
+                b'\n' if at_line_start || cr_at_line_start => true,
+                b'\n' => {
+                    at_line_start = true;
+                    false
+                }
+                b'\r' if at_line_start => {
+                    cr_at_line_start = true;
+                    at_line_start = false;
+                    false
+                }
+                _ => {
+                    at_line_start = false;
+                    cr_at_line_start = false;
+                    false
+                }
+            };
+            if ends || buf.len() + i + 1 >= CAP {
+                buf.extend_from_slice(&chunk[..=i]);
+                return buf;
+            }
         }
+        buf.extend_from_slice(chunk);
     }
     buf
-}
-
-/// Where the empty line that ends a header block ends, searching from `from`.
-fn header_end(buf: &[u8], from: usize) -> Option<usize> {
-    if buf.starts_with(b"\n") {
-        return Some(1);
-    }
-    if buf.starts_with(b"\r\n") {
-        return Some(2);
-    }
-    let mut i = from;
-    while let Some(p) = buf[i..].iter().position(|&b| b == b'\n') {
-        let nl = i + p;
-        match buf.get(nl + 1) {
-            Some(b'\n') => return Some(nl + 2),
-            Some(b'\r') if buf.get(nl + 2) == Some(&b'\n') => return Some(nl + 3),
-            _ => {}
-        }
-        i = nl + 1;
-    }
-    None
 }
 
 /// The header rules: required, once-only, and unchanged identity and trace fields.
@@ -474,6 +476,22 @@ mod tests {
             );
         }
         assert_eq!(whole.len(), 3, "{whole:?}");
+    }
+
+    #[test]
+    fn the_header_prefix_ends_at_the_empty_line_even_across_pieces() {
+        let whole = b"A: 1\r\nB: 2\r\n\r\nbody\r\n\r\nmore";
+        for cut in 0..whole.len() {
+            let (x, y) = whole.split_at(cut);
+            assert_eq!(
+                header_prefix(&[x, y]),
+                b"A: 1\r\nB: 2\r\n\r\n",
+                "cut at {cut}"
+            );
+        }
+        assert_eq!(header_prefix(&[b"A: 1\n\nbody"]), b"A: 1\n\n");
+        assert_eq!(header_prefix(&[b"\r\nbody"]), b"\r\n");
+        assert_eq!(header_prefix(&[b"A: 1\r\n"]), b"A: 1\r\n");
     }
 
     #[test]

@@ -578,3 +578,57 @@ async fn workmail_flow_emulate_serves_the_folder_to_the_sdk() {
     assert_eq!(&bytes[..], MSG);
     let _ = child.kill().await;
 }
+
+/// Not a pass/fail test: the measurement behind the README's memory figure. Run with
+/// `cargo test --release --test e2e -- --ignored --nocapture lambda_peak_memory`.
+#[tokio::test]
+#[ignore = "a measurement; run on purpose with --release"]
+async fn lambda_peak_memory_on_a_40_mb_message() {
+    use common::runtime_api::{Answer, RuntimeApi};
+    let w = World::start("peak").await;
+    let data: Vec<u8> = (0..29 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data);
+    drop(data);
+    let mut raw = String::from_utf8_lossy(MSG).replace(
+        "\r\n\r\nNumbers attached.\r\n",
+        "\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nNumbers attached.\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+    );
+    for line in b64.as_bytes().chunks(76) {
+        raw.push_str(std::str::from_utf8(line).unwrap());
+        raw.push_str("\r\n");
+    }
+    raw.push_str("--b--\r\n");
+    drop(b64);
+    w.message("msg-peak", raw.as_bytes());
+    let api = RuntimeApi::start().await;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rewrite"));
+    child_env(&w, &mut cmd);
+    cmd.env("AWS_LAMBDA_RUNTIME_API", api.env_value())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "rewrite")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env(
+            "WORKMAIL_FLOW_CONFIG",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/flow.toml"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    api.push_event("req-peak", serde_json::to_vec(&event("msg-peak")).unwrap());
+    let answer = api.next_answer().await;
+    assert!(matches!(answer, Answer::Response { .. }), "{answer:?}");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id().unwrap())).unwrap();
+    let peak = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap()
+        .to_string();
+    eprintln!(
+        "message {} bytes; rewrite binary peak resident: {peak}",
+        raw.len()
+    );
+    assert!(w.updated("msg-peak").is_some());
+    child.kill().await.unwrap();
+}
