@@ -7,42 +7,15 @@
 //! changes nothing. Counts of changed messages and of those left alone, by reason, are
 //! printed (`cargo test --test corpus_disclaimer -- --nocapture`).
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use workmail_flow::event::{Direction, Envelope};
 use workmail_flow::mime_tree::{MimeTree, PartKind};
 use workmail_flow::pipeline::{Outcome, Pipeline};
 use workmail_flow::rules;
 use workmail_flow::stages::disclaimer::{Disclaimer, Placement, presence};
-
-fn corpus_dir() -> PathBuf {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if beside.is_dir() {
-        return beside;
-    }
-    match std::env::var_os("WORKMAIL_FLOW_CORPUS") {
-        Some(p) if Path::new(&p).is_dir() => PathBuf::from(p),
-        _ => panic!(
-            "corpus not found at {} and WORKMAIL_FLOW_CORPUS is not a folder",
-            beside.display()
-        ),
-    }
-}
-
-fn eml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            eml_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "eml") {
-            out.push(p);
-        }
-    }
-}
 
 fn template(name: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -187,10 +160,7 @@ fn check_message(pipeline: &Pipeline, input: &[u8]) -> (Vec<String>, String) {
 }
 
 fn run_corpus(placement: Placement, with_html: bool) {
-    let dir = corpus_dir();
-    let mut files = Vec::new();
-    eml_files(&dir, &mut files);
-    assert!(!files.is_empty(), "no .eml files under {}", dir.display());
+    let messages = common::corpus_messages();
     let text = template("disclaimer.txt");
     let html = template("disclaimer.html");
     let stage = Disclaimer::new(
@@ -203,14 +173,12 @@ fn run_corpus(placement: Placement, with_html: bool) {
     let pipeline = Pipeline::from_stages(vec![("disclaimer".into(), Box::new(stage))]);
     let mut failures = Vec::new();
     let mut by_reason: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for f in &files {
-        let name = f.strip_prefix(&dir).unwrap_or(f).display().to_string();
-        let input = std::fs::read(f).unwrap();
-        let (problems, key) = check_message(&pipeline, &input);
+    for (name, input) in &messages {
+        let (problems, key) = check_message(&pipeline, input);
         for p in problems {
             failures.push(format!("{name}: {p}"));
         }
-        by_reason.entry(key).or_default().push(name);
+        by_reason.entry(key).or_default().push(name.clone());
     }
     eprintln!(
         "disclaimer ({placement:?}, {}) over {} corpus messages:",
@@ -219,7 +187,7 @@ fn run_corpus(placement: Placement, with_html: bool) {
         } else {
             "text only"
         },
-        files.len()
+        messages.len()
     );
     for (reason, names) in &by_reason {
         eprintln!("  {:4}  {reason}", names.len());

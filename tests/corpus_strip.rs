@@ -3,8 +3,10 @@
 //! its shape, every part not stripped stays byte-identical, and a second pass changes
 //! nothing. Prints what was stripped and what was left alone, and why.
 
+mod common;
+
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use workmail_flow::event::Envelope;
 use workmail_flow::mime_tree::{MimeTree, Part, PartId};
 use workmail_flow::pipeline::Outcome;
@@ -17,36 +19,6 @@ type = "strip_attachments"
 extensions = ["exe", "zip", "pdf", "doc"]
 content_types = ["application/x-*"]
 "#;
-
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os("WORKMAIL_FLOW_CORPUS") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus")),
-    }
-}
-
-/// Every message file under `dir`: all files but the corpus's own tables and notes
-/// (INDEX.tsv, PROVENANCE.tsv, SOURCES.md), whatever their extension (.eml, .msg, .txt,
-/// .mbox all hold messages).
-fn messages(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if !matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("tsv" | "md")
-            ) {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
-}
 
 fn is_notice(p: &Part) -> bool {
     p.content_type == "text/plain"
@@ -158,12 +130,6 @@ fn stripping_every_attachment_over_the_corpus_keeps_shape_rules_and_idempotence(
 }
 
 fn run_corpus(flow: &str) {
-    let dir = corpus_dir();
-    assert!(
-        dir.is_dir(),
-        "corpus not found at {} (set WORKMAIL_FLOW_CORPUS)",
-        dir.display()
-    );
     let pipeline = config::parse(
         flow,
         Path::new("corpus_strip.toml"),
@@ -171,20 +137,14 @@ fn run_corpus(flow: &str) {
         &StageRegistry::builtin(),
     )
     .unwrap();
-    let files = messages(&dir);
-    assert!(files.len() > 100, "only {} messages found", files.len());
+    let messages = common::corpus_messages();
+    let total = messages.len();
     let mut failures = Vec::new();
     let (mut changed, mut parts_stripped) = (0, 0);
     let mut stripped_in: Vec<String> = Vec::new();
     let mut left_alone_in: Vec<String> = Vec::new();
     let mut kept: Vec<String> = Vec::new();
-    for path in &files {
-        let name = path
-            .strip_prefix(&dir)
-            .unwrap_or(path)
-            .display()
-            .to_string();
-        let input = std::fs::read(path).unwrap();
+    for (name, input) in messages {
         let env = Envelope::default();
         let Ok(first) = std::panic::catch_unwind(AssertUnwindSafe(|| pipeline.run(&input, &env)))
         else {
@@ -256,7 +216,7 @@ fn run_corpus(flow: &str) {
     }
     println!(
         "{} messages, {changed} changed, {parts_stripped} parts stripped, {} with matches left alone, {} kept as original",
-        files.len(),
+        total,
         left_alone_in.len(),
         kept.len()
     );

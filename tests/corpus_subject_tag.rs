@@ -3,8 +3,10 @@
 //! changed, the decoded subject is the tag and the old subject, and a second pass changes
 //! nothing.
 
+mod common;
+
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use workmail_flow::event::Envelope;
 use workmail_flow::header_field::read_header_block;
 use workmail_flow::pipeline::Outcome;
@@ -12,33 +14,6 @@ use workmail_flow::stage::StageRegistry;
 use workmail_flow::{config, rules};
 
 const FLOW: &str = "[[stage]]\ntype = \"subject_tag\"\ntag = \"[EXTERNAL]\"\n";
-
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os("WORKMAIL_FLOW_CORPUS") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus")),
-    }
-}
-
-fn messages(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if !matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("tsv" | "md")
-            ) {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
-}
 
 /// The message with every top-level Subject field cut out.
 fn without_subject(raw: &[u8]) -> Vec<u8> {
@@ -68,12 +43,6 @@ fn subject(raw: &[u8]) -> Option<String> {
 
 #[test]
 fn subject_tag_over_the_corpus_changes_only_the_subject_and_is_idempotent() {
-    let dir = corpus_dir();
-    assert!(
-        dir.is_dir(),
-        "corpus not found at {} (set WORKMAIL_FLOW_CORPUS)",
-        dir.display()
-    );
     let pipeline = config::parse(
         FLOW,
         Path::new("corpus_subject_tag.toml"),
@@ -81,18 +50,12 @@ fn subject_tag_over_the_corpus_changes_only_the_subject_and_is_idempotent() {
         &StageRegistry::builtin(),
     )
     .unwrap();
-    let files = messages(&dir);
-    assert!(files.len() > 100, "only {} messages found", files.len());
+    let messages = common::corpus_messages();
+    let total = messages.len();
     let mut failures = Vec::new();
     let mut kept = Vec::new();
     let (mut tagged, mut already, mut added, mut repaired) = (0, 0, 0, 0);
-    for path in &files {
-        let name = path
-            .strip_prefix(&dir)
-            .unwrap_or(path)
-            .display()
-            .to_string();
-        let input = std::fs::read(path).unwrap();
+    for (name, input) in messages {
         let env = Envelope::default();
         let Ok(first) = std::panic::catch_unwind(AssertUnwindSafe(|| pipeline.run(&input, &env)))
         else {
@@ -140,7 +103,7 @@ fn subject_tag_over_the_corpus_changes_only_the_subject_and_is_idempotent() {
     }
     println!(
         "{} messages: {tagged} tagged, {added} given the tag as subject, {already} already tagged, {repaired} with long lines repaired, {} kept as original",
-        files.len(),
+        total,
         kept.len()
     );
     for k in &kept {
