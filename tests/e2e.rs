@@ -632,3 +632,59 @@ async fn lambda_peak_memory_on_a_40_mb_message() {
     assert!(w.updated("msg-peak").is_some());
     child.kill().await.unwrap();
 }
+
+/// Not a pass/fail test: the cold-start and per-message figures in the README. Run with
+/// `cargo test --release --test e2e -- --ignored --nocapture lambda_cold_start`.
+#[tokio::test]
+#[ignore = "a measurement; run on purpose with --release"]
+async fn lambda_cold_start_and_time_per_message_on_loopback() {
+    use common::runtime_api::{Answer, RuntimeApi};
+    let w = World::start("timing").await;
+    let sample =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/alternative.eml"))
+            .unwrap();
+    let mut cold = Vec::new();
+    let mut per_message = Vec::new();
+    for run in 0..5 {
+        let api = RuntimeApi::start().await;
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rewrite"));
+        child_env(&w, &mut cmd);
+        cmd.env("AWS_LAMBDA_RUNTIME_API", api.env_value())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "rewrite")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env(
+                "WORKMAIL_FLOW_CONFIG",
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/flow.toml"),
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let spawned = Instant::now();
+        let mut child = cmd.spawn().unwrap();
+        while api.first_poll().is_none() {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        cold.push(api.first_poll().unwrap() - spawned);
+        for i in 0..20 {
+            let id = format!("t{run}-{i}");
+            w.message(&id, &sample);
+            let started = Instant::now();
+            api.push_event(&id, serde_json::to_vec(&event(&id)).unwrap());
+            assert!(matches!(api.next_answer().await, Answer::Response { .. }));
+            per_message.push(started.elapsed());
+        }
+        child.kill().await.unwrap();
+    }
+    cold.sort();
+    per_message.sort();
+    eprintln!(
+        "cold start (spawn to first poll), 5 runs: min {:?}, median {:?}, max {:?}",
+        cold[0], cold[2], cold[4]
+    );
+    eprintln!(
+        "per message (event queued to answer: fetch, stages, upload, put), {} messages: median {:?}, p90 {:?}",
+        per_message.len(),
+        per_message[per_message.len() / 2],
+        per_message[per_message.len() * 9 / 10]
+    );
+}
