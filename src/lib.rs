@@ -59,6 +59,7 @@ pub mod config;
 pub mod edit;
 pub mod event;
 pub mod header_field;
+pub mod limits;
 pub mod mime_tree;
 pub mod newline;
 pub mod pipeline;
