@@ -4,6 +4,7 @@
 
 use crate::header_field::{self, FieldError};
 use crate::mime_tree::{MimeTree, PartId};
+use crate::newline::Newline;
 use std::io::{self, Write};
 use std::ops::Range;
 
@@ -177,12 +178,9 @@ impl Edits {
             splices.push(Splice::new(p.header.start..p.body.end, bytes.clone()));
         }
         let replaced = |id: PartId| self.parts.iter().any(|(x, _)| *x == id);
-        for (id, bytes) in &self.bodies {
-            if covered(*id) || replaced(*id) {
-                continue;
-            }
-            splices.push(Splice::new(tree.part(*id).body.clone(), bytes.clone()));
-        }
+        // Header splices go in before body splices: where a header without its empty line
+        // meets an empty body, both insert at one offset, and the (stable) sort below
+        // must keep the fields first.
         let mut header_parts: Vec<PartId> = self.headers.iter().map(|(p, _)| *p).collect();
         header_parts.sort_unstable();
         header_parts.dedup();
@@ -198,6 +196,22 @@ impl Edits {
                 return Err(EditError::NoHeaderBlock(id));
             }
             header_splices(tree, id, self.header_ops(id), &mut splices)?;
+        }
+        for (id, bytes) in &self.bodies {
+            if covered(*id) || replaced(*id) {
+                continue;
+            }
+            let body = tree.part(*id).body.clone();
+            let mut bytes = bytes.clone();
+            if !bytes.is_empty() {
+                let fields_added_here = splices
+                    .iter()
+                    .any(|s| s.range == (body.start..body.start) && !s.bytes.is_empty());
+                let end =
+                    missing_header_end(raw, body.start, fields_added_here, tree.newline_of(*id));
+                bytes.splice(0..0, end);
+            }
+            splices.push(Splice::new(body, bytes));
         }
         splices.sort_by_key(|s| (s.range.start, s.range.end));
         let mut segments = Vec::with_capacity(splices.len() * 2 + 1);
@@ -221,6 +235,28 @@ impl Edits {
             original: raw,
             segments,
         })
+    }
+}
+
+/// What must go before a new body so that it does not read as header fields: nothing
+/// when the header block ends with its empty line, as it should; the empty line where a
+/// header-only message lacks it (found by fuzzing: a notice replacing such a message's
+/// body ran straight on from the last field); and the last field's line break too where
+/// that is missing and no added field (which ends with its own) stands between.
+fn missing_header_end(
+    raw: &[u8],
+    body_start: usize,
+    fields_added_here: bool,
+    nl: Newline,
+) -> Vec<u8> {
+    let before = &raw[..body_start.min(raw.len())];
+    if before.is_empty() || before.ends_with(b"\n\n") || before.ends_with(b"\n\r\n") {
+        return Vec::new();
+    }
+    if fields_added_here || before.ends_with(b"\n") {
+        nl.as_bytes().to_vec()
+    } else {
+        [nl.as_bytes(), nl.as_bytes()].concat()
     }
 }
 
@@ -315,6 +351,12 @@ fn header_splices<'o>(
         }
     }
     if !added.is_empty() {
+        // A last field without a line break (a header-only message cut at its end) gets
+        // one first, or the new field would be glued onto its value.
+        let raw = tree.raw();
+        if insert_at > part.header.start && raw.get(insert_at - 1).is_some_and(|&b| b != b'\n') {
+            added.splice(0..0, nl.as_bytes().iter().copied());
+        }
         splices.push(Splice::new(insert_at..insert_at, added));
     }
     Ok(())
@@ -476,6 +518,49 @@ mod tests {
     fn apply(edits: &Edits, raw: &[u8]) -> Vec<u8> {
         let tree = MimeTree::parse(raw).unwrap();
         edits.apply(&tree).unwrap().to_vec()
+    }
+
+    #[test]
+    fn a_new_body_for_a_header_only_message_follows_an_added_field_and_an_empty_line() {
+        // Found by fuzzing: the body ran straight on from the last field, and the field
+        // added at the same offset landed after it.
+        let mut edits = Edits::new();
+        edits.header(
+            0,
+            HeaderOp::Add {
+                name: "X-A".into(),
+                value: "1".into(),
+            },
+        );
+        edits.replace_body(0, b"notice\r\n".to_vec());
+        assert_eq!(
+            apply(&edits, b"From: a@example.com\r\nSubject: hi\r\n"),
+            b"From: a@example.com\r\nSubject: hi\r\nX-A: 1\r\n\r\nnotice\r\n"
+        );
+        let mut body_only = Edits::new();
+        body_only.replace_body(0, b"notice\r\n".to_vec());
+        assert_eq!(
+            apply(&body_only, b"From: a@example.com\r\nSubject: hi"),
+            b"From: a@example.com\r\nSubject: hi\r\n\r\nnotice\r\n"
+        );
+    }
+
+    #[test]
+    fn a_field_added_to_a_header_that_ends_without_a_line_break_gets_its_own_line() {
+        // Found by fuzzing: the new field was glued onto the last value ("hiX-A: 1").
+        let raw = b"From: a@example.com\r\nSubject: hi";
+        let mut edits = Edits::new();
+        edits.header(
+            0,
+            HeaderOp::Add {
+                name: "X-A".into(),
+                value: "1".into(),
+            },
+        );
+        assert_eq!(
+            apply(&edits, raw),
+            b"From: a@example.com\r\nSubject: hi\r\nX-A: 1\r\n"
+        );
     }
 
     #[test]

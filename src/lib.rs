@@ -61,6 +61,7 @@ pub mod edit;
 pub mod event;
 pub mod explain;
 pub mod header_field;
+pub mod limits;
 pub mod mime_tree;
 pub mod newline;
 pub mod pipeline;

@@ -314,7 +314,14 @@ fn flatten(raw: &[u8], top: &Message<'_>) -> Vec<Part> {
         in_attached_message: false,
         is_message_root: true,
     }];
+    // On broken input the parser can list a part among its own children (seen: a
+    // multipart whose children are [0, 1], itself first) or one part under two parents;
+    // each part is taken once, so the walk ends and no bytes are claimed twice.
+    let mut seen: std::collections::HashSet<(Vec<usize>, usize)> = std::collections::HashSet::new();
     while let Some(p) = stack.pop() {
+        if !seen.insert((p.nesting.clone(), p.index)) {
+            continue;
+        }
         let msg = message_at(top, &p.nesting);
         let Some(mp) = msg.parts.get(p.index) else {
             continue;

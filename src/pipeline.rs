@@ -7,6 +7,7 @@ use crate::actions::Actions;
 use crate::conditions::Conditions;
 use crate::edit::Output;
 use crate::event::Envelope;
+use crate::limits;
 use crate::mime_tree::{MimeTree, PartId};
 use crate::rules;
 use crate::stage::{Stage, StageContext, StageReport};
@@ -195,10 +196,16 @@ pub(crate) fn run_stages<'a>(
             touched: Vec::new(),
         };
     }
+    if let Err(e) = limits::check_size(raw) {
+        return kept(e.to_string(), Vec::new(), Actions::default());
+    }
     let tree = match MimeTree::parse(raw) {
         Ok(t) => t,
         Err(e) => return kept(format!("cannot parse: {e}"), Vec::new(), Actions::default()),
     };
+    if let Err(e) = limits::check_tree(&tree) {
+        return kept(e.to_string(), Vec::new(), Actions::default());
+    }
     let mut cx = StageContext::new(envelope);
     let mut records = Vec::with_capacity(stages.len());
     let mut stopped_by: Option<&str> = None;

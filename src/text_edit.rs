@@ -81,7 +81,8 @@ pub fn replace_text(
             false,
         ),
     };
-    fit_ending(tree.body_bytes(id), &mut body);
+    let break_follows = matches!(tree.raw().get(part.body.end), None | Some(b'\r' | b'\n'));
+    fit_ending(tree.body_bytes(id), break_follows, nl, &mut body);
     edits.replace_body(id, body);
     if cte_changed {
         edits.header(
@@ -123,8 +124,19 @@ fn identity_token(token: Option<&str>) -> &'static str {
 
 /// A new body keeps the original's ending: a body that did not end in a line break (the
 /// break before the next boundary belongs to the boundary) gets none either.
-pub fn fit_ending(original: &[u8], new_body: &mut Vec<u8>) {
-    if !original.ends_with(b"\n") {
+///
+/// Except for an empty body that no line break follows (`break_follows` false): its
+/// header's closing empty line doubled as the next boundary's line break
+/// (`...7bit\n\n--boundary`). New text there must end with its own line break, or the
+/// boundary would be glued to its last line and stricter readers would lose the parts
+/// after it. (A body that is not empty and runs straight into a boundary, as in
+/// `text--boundary--`, keeps that as it was: the sender's structure is theirs.)
+pub fn fit_ending(original: &[u8], break_follows: bool, nl: Newline, new_body: &mut Vec<u8>) {
+    if original.is_empty() && !break_follows {
+        if !new_body.is_empty() && !new_body.ends_with(b"\n") {
+            new_body.extend_from_slice(nl.as_bytes());
+        }
+    } else if !original.ends_with(b"\n") {
         while matches!(new_body.last(), Some(b'\n' | b'\r')) {
             new_body.pop();
         }
@@ -193,6 +205,25 @@ mod tests {
             .body_text(0)
             .unwrap()
             .into_owned()
+    }
+
+    #[test]
+    fn text_in_an_empty_part_whose_boundary_follows_the_header_keeps_the_boundary_on_its_line() {
+        // The empty line after the part's header is also the next boundary's line break
+        // (corpus: james-mime4j double-bound.msg, stalwart thirdparty_011.eml).
+        let raw = b"From: a@example.com\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n--b\nContent-Type: text/plain\n\nsecond\n--b--\n";
+        let tree = MimeTree::parse(raw).unwrap();
+        let empty = tree.parts()[1].id;
+        assert!(tree.body_bytes(empty).is_empty());
+        let mut edits = Edits::new();
+        replace_text(&tree, &mut edits, empty, "added").unwrap();
+        let out = edits.apply(&tree).unwrap().to_vec();
+        let s = String::from_utf8(out).unwrap();
+        assert!(
+            s.contains("\n\nadded\n--b\nContent-Type: text/plain\n\nsecond\n"),
+            "{s}"
+        );
+        assert_eq!(MimeTree::parse(s.as_bytes()).unwrap().parts().len(), 3);
     }
 
     #[test]

@@ -535,7 +535,11 @@ fn last_body_part(mail: &MimeTree<'_>, list: &[PartId], repr: Repr) -> Option<Ch
 
 /// The text part that ends a message whose final boundary is missing. mail-parser
 /// flags it as an encoding problem and leaves it out of the body lists, yet readers show
-/// it as the end of the body; without a transfer encoding its bytes are its text.
+/// it as the end of the body; without a transfer encoding its bytes are its text. With
+/// one (quoted-printable, base64) it is still the tail, and [`Disclaimer::add_to`] leaves
+/// it alone as undecodable: passing over it to an earlier body part would put the
+/// disclaimer in the middle of the body, and made a second pass add one there after the
+/// first had re-encoded the tail to quoted-printable (found by fuzzing).
 fn unterminated_tail(mail: &MimeTree<'_>, repr: Repr) -> Option<PartId> {
     let p = mail.parts().last()?;
     let in_related_after_first = p.parent.is_some_and(|parent| {
@@ -547,8 +551,6 @@ fn unterminated_tail(mail: &MimeTree<'_>, repr: Repr) -> Option<PartId> {
         && !p.in_attached_message
         && p.content_type == repr.label()
         && mail.has_encoding_problem(p.id)
-        && TransferEncoding::parse(p.transfer_encoding.as_deref())
-            == Some(TransferEncoding::Identity)
         && is_body_text(mail, p)
         && !in_related_after_first;
     is_tail.then_some(p.id)
