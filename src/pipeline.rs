@@ -254,6 +254,20 @@ pub(crate) fn run_stages<'a>(
     }
     let actions = cx.actions.clone();
     let stopped = cx.stop;
+    if tree.root().fields.is_empty() && !cx.edits.is_empty() {
+        // The parser read no header (the message starts with a blank or a continuation
+        // line). A field put at the top would take that line as its own continuation, and
+        // readers would parse the message differently; a second pass would then find a
+        // header and change it again (found by fuzzing). Verdicts still stand.
+        return RunResult {
+            stopped,
+            ..kept(
+                "the message has no header fields the parser could read".to_string(),
+                records,
+                actions,
+            )
+        };
+    }
     if cx.edits.is_empty() {
         return RunResult {
             output: Output::unchanged(raw),
@@ -335,6 +349,25 @@ mod tests {
         let r = testing::run_pipeline(&p, raw, &inbound("a@x.example", &[]));
         assert_eq!(r.output, raw);
         assert_eq!(r.outcome, super::Outcome::Unchanged);
+        assert_eq!(r.response_json()["actions"][0]["action"]["type"], "DROP");
+    }
+
+    #[test]
+    fn a_message_whose_header_the_parser_cannot_read_is_kept_but_its_verdict_stands() {
+        let p = pipeline(concat!(
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"X-A\"\nvalue = \"1\"\n",
+            "[[stage]]\ntype = \"verdict\"\naction = \"drop\"\n",
+        ));
+        // A first line of blanks: mail-parser takes it for the end of an empty header.
+        let raw = b"  \r\nFrom: a@partner.example\r\nSubject: hi\r\n\r\nbody\r\n";
+        let r = testing::run_pipeline(&p, raw, &inbound("a@partner.example", &[]));
+        assert_eq!(r.output, raw);
+        assert_eq!(
+            r.outcome,
+            super::Outcome::KeptOriginal(
+                "the message has no header fields the parser could read".into()
+            )
+        );
         assert_eq!(r.response_json()["actions"][0]["action"]["type"], "DROP");
     }
 

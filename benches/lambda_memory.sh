@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Peak memory of the `rewrite` Lambda binary handling one 40 MB message (29 MB
+# attachment) with benches/full.toml, end to end on loopback: a one-event fake Runtime
+# API (benches/fake_runtime.py), the Message Flow emulator (`workmail-flow emulate`) and
+# moto's S3 server. Prints /usr/bin/time's "Maximum resident set size".
+#
+# Needs: pip install "moto[server]"; a release build (cargo build --release --bins).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+bin="${CARGO_TARGET_DIR:-$repo/target}/release"
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+mkdir -p "$work/messages"
+python3 "$repo/benches/gen_large.py" "$work/messages/big.eml"
+sed 's/"messageId": "plain"/"messageId": "big"/' "$repo/samples/events/plain.json" > "$work/big.json"
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
+export AWS_ENDPOINT_URL_S3=http://127.0.0.1:5077 WORKMAIL_FLOW_S3_PATH_STYLE=true
+moto_server -H 127.0.0.1 -p 5077 > "$work/moto.log" 2>&1 & pids+=($!)
+sleep 3
+python3 -c "import boto3; boto3.client('s3', endpoint_url='http://127.0.0.1:5077', region_name='us-east-1').create_bucket(Bucket='mail')"
+"$bin/workmail-flow" emulate --messages "$work/messages" --port 8077 --s3-endpoint http://127.0.0.1:5077 > "$work/emu.log" 2>&1 & pids+=($!)
+python3 "$repo/benches/fake_runtime.py" "$work/big.json" 9077 > "$work/runtime.log" 2>&1 & pids+=($!)
+sleep 1
+env AWS_LAMBDA_FUNCTION_NAME=f AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_VERSION=1 \
+    AWS_LAMBDA_RUNTIME_API=127.0.0.1:9077 AWS_ENDPOINT_URL_WORKMAILMESSAGEFLOW=http://127.0.0.1:8077 \
+    WORKMAIL_FLOW_BUCKET=mail WORKMAIL_FLOW_CONFIG="$repo/benches/full.toml" \
+    /usr/bin/time -v "$bin/rewrite" > "$work/rewrite.out" 2> "$work/rewrite.err" & timer=$!
+for _ in $(seq 1 60); do grep -q POST "$work/runtime.log" && break; sleep 0.5; done
+sleep 0.5
+pkill -TERM -P "$timer" || true
+wait "$timer" 2>/dev/null || true
+grep POST "$work/runtime.log" || { echo "no response from the function" >&2; exit 1; }
+[ -f "$work/messages/big.updated" ] && echo "the emulator accepted the rewritten message"
+grep "Maximum resident set size" "$work/rewrite.err"
