@@ -4,7 +4,9 @@
 # API (benches/fake_runtime.py), the Message Flow emulator (`workmail-flow emulate`) and
 # moto's S3 server. Prints /usr/bin/time's "Maximum resident set size".
 #
-# Needs: pip install "moto[server]"; a release build (cargo build --release --bins).
+# Needs: moto 5.2.5 or later (older ones answer CompleteMultipartUpload in a shape the
+# SDK refuses): .venv-ci/ as .ci/run installs it, else `moto_server` on PATH; and a
+# release build (cargo build --release --bins).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${CARGO_TARGET_DIR:-$repo/target}/release"
@@ -17,7 +19,9 @@ python3 "$repo/benches/gen_large.py" "$work/messages/big.eml"
 sed 's/"messageId": "plain"/"messageId": "big"/' "$repo/samples/events/plain.json" > "$work/big.json"
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
 export AWS_ENDPOINT_URL_S3=http://127.0.0.1:5077 WORKMAIL_FLOW_S3_PATH_STYLE=true
-moto_server -H 127.0.0.1 -p 5077 > "$work/moto.log" 2>&1 & pids+=($!)
+moto=moto_server
+[ -x "$(dirname "$0")/../.venv-ci/bin/moto_server" ] && moto="$(dirname "$0")/../.venv-ci/bin/moto_server"
+"$moto" -H 127.0.0.1 -p 5077 > "$work/moto.log" 2>&1 & pids+=($!)
 sleep 3
 python3 -c "import boto3; boto3.client('s3', endpoint_url='http://127.0.0.1:5077', region_name='us-east-1').create_bucket(Bucket='mail')"
 "$bin/workmail-flow" emulate --messages "$work/messages" --port 8077 --s3-endpoint http://127.0.0.1:5077 > "$work/emu.log" 2>&1 & pids+=($!)
