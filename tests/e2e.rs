@@ -422,19 +422,26 @@ fn child_env(w: &World, cmd: &mut tokio::process::Command) {
         .kill_on_drop(true);
 }
 
+/// The `rewrite` binary as Lambda starts it, polling `api` and talking to this world's
+/// servers.
+fn rewrite_command(w: &World, api: &common::runtime_api::RuntimeApi) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rewrite"));
+    child_env(w, &mut cmd);
+    cmd.env("AWS_LAMBDA_RUNTIME_API", api.env_value())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "rewrite")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST");
+    cmd
+}
+
 #[tokio::test]
 async fn the_rewrite_binary_answers_events_under_a_lambda_runtime_api() {
     use common::runtime_api::{Answer, RuntimeApi};
     let w = World::start("binary").await;
     w.message("msg-12", MSG);
     let api = RuntimeApi::start().await;
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rewrite"));
-    child_env(&w, &mut cmd);
-    cmd.env("AWS_LAMBDA_RUNTIME_API", api.env_value())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "rewrite")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+    let mut cmd = rewrite_command(&w, &api);
+    cmd.env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let spawned = Instant::now();
@@ -498,13 +505,8 @@ async fn the_rewrite_binary_refuses_to_start_without_a_bucket_naming_the_variabl
     use common::runtime_api::RuntimeApi;
     let w = World::start("nobucket").await;
     let api = RuntimeApi::start().await;
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rewrite"));
-    child_env(&w, &mut cmd);
+    let mut cmd = rewrite_command(&w, &api);
     cmd.env_remove("WORKMAIL_FLOW_BUCKET")
-        .env("AWS_LAMBDA_RUNTIME_API", api.env_value())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "rewrite")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let out = cmd.output().await.unwrap();
@@ -603,18 +605,13 @@ async fn lambda_peak_memory_on_a_40_mb_message() {
     drop(b64);
     w.message("msg-peak", raw.as_bytes());
     let api = RuntimeApi::start().await;
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rewrite"));
-    child_env(&w, &mut cmd);
-    cmd.env("AWS_LAMBDA_RUNTIME_API", api.env_value())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "rewrite")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env(
-            "WORKMAIL_FLOW_CONFIG",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/flow.toml"),
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+    let mut cmd = rewrite_command(&w, &api);
+    cmd.env(
+        "WORKMAIL_FLOW_CONFIG",
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/flow.toml"),
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();
     api.push_event("req-peak", serde_json::to_vec(&event("msg-peak")).unwrap());
     let answer = api.next_answer().await;
@@ -647,18 +644,13 @@ async fn lambda_cold_start_and_time_per_message_on_loopback() {
     let mut per_message = Vec::new();
     for run in 0..5 {
         let api = RuntimeApi::start().await;
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rewrite"));
-        child_env(&w, &mut cmd);
-        cmd.env("AWS_LAMBDA_RUNTIME_API", api.env_value())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "rewrite")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env(
-                "WORKMAIL_FLOW_CONFIG",
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/flow.toml"),
-            )
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+        let mut cmd = rewrite_command(&w, &api);
+        cmd.env(
+            "WORKMAIL_FLOW_CONFIG",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/flow.toml"),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
         let spawned = Instant::now();
         let mut child = cmd.spawn().unwrap();
         while api.first_poll().is_none() {
