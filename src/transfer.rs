@@ -65,31 +65,7 @@ fn base64_decoded_len(body: &[u8]) -> usize {
 /// What [`qp_decode`] yields, counted with the same rules.
 fn qp_decoded_len(body: &[u8]) -> usize {
     let mut len = 0;
-    let mut i = 0;
-    while i < body.len() {
-        if body[i] != b'=' {
-            len += 1;
-            i += 1;
-            continue;
-        }
-        let mut j = i + 1;
-        while j < body.len() && (body[j] == b' ' || body[j] == b'\t') {
-            j += 1;
-        }
-        if j < body.len() && body[j] == b'\n' {
-            i = j + 1;
-        } else if j + 1 < body.len() && body[j] == b'\r' && body[j + 1] == b'\n' {
-            i = j + 2;
-        } else if j == body.len() {
-            i = j;
-        } else if hex(body.get(i + 1)).is_some() && hex(body.get(i + 2)).is_some() {
-            len += 1;
-            i += 3;
-        } else {
-            len += 1;
-            i += 1;
-        }
-    }
+    qp_scan(body, |_| len += 1);
     len
 }
 
@@ -132,11 +108,18 @@ pub fn base64_encode_lines(data: &[u8], nl: Newline) -> Vec<u8> {
 /// as it stands. Hard line breaks are kept as they are in the input.
 pub fn qp_decode(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len());
+    qp_scan(body, |b| out.push(b));
+    out
+}
+
+/// Walks a quoted-printable body and hands each decoded byte to `emit`: one reading of
+/// the format for both decoding and counting.
+fn qp_scan(body: &[u8], mut emit: impl FnMut(u8)) {
     let mut i = 0;
     while i < body.len() {
         let b = body[i];
         if b != b'=' {
-            out.push(b);
+            emit(b);
             i += 1;
             continue;
         }
@@ -159,16 +142,15 @@ pub fn qp_decode(body: &[u8]) -> Vec<u8> {
         }
         match (hex(body.get(i + 1)), hex(body.get(i + 2))) {
             (Some(h), Some(l)) => {
-                out.push(h << 4 | l);
+                emit(h << 4 | l);
                 i += 3;
             }
             _ => {
-                out.push(b'=');
+                emit(b'=');
                 i += 1;
             }
         }
     }
-    out
 }
 
 fn hex(b: Option<&u8>) -> Option<u8> {

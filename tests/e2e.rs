@@ -232,14 +232,13 @@ async fn a_versioned_bucket_passes_the_object_version_and_the_put_is_accepted() 
     assert!(w.updated("msg-v").is_some());
 }
 
-#[tokio::test]
-async fn a_large_rewrite_is_uploaded_in_parts_and_arrives_whole() {
-    let w = World::start("large").await;
-    // About 12 MB: over the part size, so the upload goes in parts.
-    let data: Vec<u8> = (0..9_000_000u32)
+/// MSG turned into a multipart with a base64 attachment of `size` deterministic bytes.
+fn with_attachment(size: u32) -> String {
+    let data: Vec<u8> = (0..size)
         .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
         .collect();
     let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data);
+    drop(data);
     let mut raw = String::from_utf8_lossy(MSG).replace(
         "\r\n\r\nNumbers attached.\r\n",
         "\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nNumbers attached.\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n",
@@ -249,6 +248,14 @@ async fn a_large_rewrite_is_uploaded_in_parts_and_arrives_whole() {
         raw.push_str("\r\n");
     }
     raw.push_str("--b--\r\n");
+    raw
+}
+
+#[tokio::test]
+async fn a_large_rewrite_is_uploaded_in_parts_and_arrives_whole() {
+    let w = World::start("large").await;
+    // About 12 MB: over the part size, so the upload goes in parts.
+    let raw = with_attachment(9_000_000);
     assert!(raw.len() > workmail_flow::aws::UPLOAD_PART_SIZE);
     w.message("msg-big", raw.as_bytes());
     let r = handler::handle(&event("msg-big"), &pipeline(STAMP), &w.store(), soon())
@@ -588,21 +595,7 @@ async fn workmail_flow_emulate_serves_the_folder_to_the_sdk() {
 async fn lambda_peak_memory_on_a_40_mb_message() {
     use common::runtime_api::{Answer, RuntimeApi};
     let w = World::start("peak").await;
-    let data: Vec<u8> = (0..29 * 1024 * 1024u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
-        .collect();
-    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data);
-    drop(data);
-    let mut raw = String::from_utf8_lossy(MSG).replace(
-        "\r\n\r\nNumbers attached.\r\n",
-        "\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nNumbers attached.\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n",
-    );
-    for line in b64.as_bytes().chunks(76) {
-        raw.push_str(std::str::from_utf8(line).unwrap());
-        raw.push_str("\r\n");
-    }
-    raw.push_str("--b--\r\n");
-    drop(b64);
+    let raw = with_attachment(29 * 1024 * 1024);
     w.message("msg-peak", raw.as_bytes());
     let api = RuntimeApi::start().await;
     let mut cmd = rewrite_command(&w, &api);

@@ -5,23 +5,14 @@
 //! it. Cases are named after what they show: the tricky shapes (signed, forwarded,
 //! stripped) an administrator most needs explained.
 
+mod common;
+
+use common::case_envelope as envelope;
 use std::path::{Path, PathBuf};
-use workmail_flow::event::{Direction, Envelope, WorkMailEvent};
 use workmail_flow::explain::{self, TreeStyle};
 
 fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/explain")
-}
-
-fn envelope(case: &Path, raw: &[u8]) -> Envelope {
-    let event = case.join("event.json");
-    if event.exists() {
-        let e: WorkMailEvent =
-            serde_json::from_str(&std::fs::read_to_string(&event).unwrap()).unwrap();
-        Envelope::from(&e)
-    } else {
-        Envelope::from_message(raw, Direction::Inbound)
-    }
 }
 
 fn explain_case(case: &Path) -> String {

@@ -5,8 +5,10 @@
 //! must change nothing. `BLESS=1 cargo test --test golden` rewrites `expected.eml`
 //! from the stored run; a mismatch writes `actual.<variant>.eml.failed` beside it.
 
+mod common;
+
+use common::case_envelope as envelope;
 use std::path::{Path, PathBuf};
-use workmail_flow::event::{Direction, Envelope, WorkMailEvent};
 use workmail_flow::rules;
 
 fn golden_dir() -> PathBuf {
@@ -37,17 +39,6 @@ fn to_crlf(b: &[u8]) -> Vec<u8> {
         out.push(c);
     }
     out
-}
-
-fn envelope(case: &Path, raw: &[u8]) -> Envelope {
-    let event = case.join("event.json");
-    if event.exists() {
-        let e: WorkMailEvent =
-            serde_json::from_str(&std::fs::read_to_string(&event).unwrap()).unwrap();
-        Envelope::from(&e)
-    } else {
-        Envelope::from_message(raw, Direction::Inbound)
-    }
 }
 
 /// Runs every case of one stage's folder and returns the failures.

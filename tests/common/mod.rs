@@ -44,3 +44,17 @@ pub fn corpus_messages() -> Vec<(String, Vec<u8>)> {
     );
     messages
 }
+
+/// The envelope of a test case folder: its `event.json` when there is one, else the
+/// message's own From/To/Cc, inbound.
+pub fn case_envelope(case: &Path, raw: &[u8]) -> workmail_flow::Envelope {
+    use workmail_flow::{Direction, Envelope, WorkMailEvent};
+    let event = case.join("event.json");
+    if event.exists() {
+        let e: WorkMailEvent =
+            serde_json::from_str(&std::fs::read_to_string(&event).unwrap()).unwrap();
+        Envelope::from(&e)
+    } else {
+        Envelope::from_message(raw, Direction::Inbound)
+    }
+}
