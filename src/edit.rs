@@ -5,6 +5,7 @@
 use crate::header_field::{self, FieldError};
 use crate::mime_tree::{MimeTree, PartId};
 use crate::newline::Newline;
+use crate::structure::HeaderEnd;
 use std::io::{self, Write};
 use std::ops::Range;
 
@@ -175,7 +176,15 @@ impl Edits {
                 continue;
             }
             let p = tree.part(*id);
-            splices.push(Splice::new(p.header.start..p.body.end, bytes.clone()));
+            let range = p.header.start..p.body.end;
+            let mut bytes = bytes.clone();
+            // A part with an empty body ends with its header's empty line, whose line
+            // break is also the next delimiter's: the replacement must keep one there,
+            // or the delimiter would be glued to its last line.
+            if raw[range.clone()].ends_with(b"\n") && !bytes.is_empty() && !bytes.ends_with(b"\n") {
+                bytes.extend_from_slice(tree.newline_of(*id).as_bytes());
+            }
+            splices.push(Splice::new(range, bytes));
         }
         let replaced = |id: PartId| self.parts.iter().any(|(x, _)| *x == id);
         // Header splices go in before body splices: where a header without its empty line
@@ -188,11 +197,10 @@ impl Edits {
             if covered(id) || replaced(id) {
                 continue;
             }
-            // A message whose first line is blank or starts with white space reads as
-            // having no header to the parser, and as a header to other readers; a field
-            // added in front would change how everyone reads what follows.
-            let part = tree.part(id);
-            if part.is_message_root && part.fields.is_empty() {
+            // A message whose first line starts with white space reads as having no
+            // header to some readers, and as a header to others; a field added in front
+            // would change how everyone reads what follows.
+            if tree.part(id).is_message_root && tree.header_is_ambiguous(id) {
                 return Err(EditError::NoHeaderBlock(id));
             }
             header_splices(tree, id, self.header_ops(id), &mut splices)?;
@@ -356,6 +364,11 @@ fn header_splices<'o>(
         let raw = tree.raw();
         if insert_at > part.header.start && raw.get(insert_at - 1).is_some_and(|&b| b != b'\n') {
             added.splice(0..0, nl.as_bytes().iter().copied());
+        }
+        // A message with no header section (its first line is body text) gets one: the
+        // new fields and the empty line that ends them.
+        if part.fields.is_empty() && part.header_end == HeaderEnd::NotAField {
+            added.extend_from_slice(nl.as_bytes());
         }
         splices.push(Splice::new(insert_at..insert_at, added));
     }

@@ -255,6 +255,12 @@ fn stages_section(out: &mut String, result: &RunResult<'_>) {
     if !result.repairs.is_empty() {
         let _ = writeln!(out, "repairs: {}", result.repairs.join("; "));
     }
+    if !result.findings.is_empty() {
+        out.push_str("ambiguous (readers could read these two ways):\n");
+        for f in &result.findings {
+            let _ = writeln!(out, "  {}", clean(f));
+        }
+    }
     if !result.actions.entries().is_empty() {
         let _ = writeln!(out, "response: {}", result.actions.describe());
     }

@@ -169,9 +169,20 @@ where
     for r in &result.repairs {
         tracing::info!(repair = %r, "repaired");
     }
+    if !result.findings.is_empty() {
+        tracing::info!(findings = %result.findings.join("; "), "ambiguous");
+    }
     let response = result.actions.to_response();
     let with_actions = |delivery: Delivery| HandlerResult {
         response: response.clone(),
+        delivery,
+        size,
+    };
+    // When the rewrite does not reach the recipients after all, a security stage whose
+    // change is lost fails closed (see RunResult::fallback).
+    let fallback = result.fallback.to_response();
+    let with_fallback = |delivery: Delivery| HandlerResult {
+        response: fallback.clone(),
         delivery,
         size,
     };
@@ -192,7 +203,7 @@ where
     }
     if tokio::time::Instant::now() >= deadline {
         tracing::warn!(step = "stages", "deadline reached; delivering unchanged");
-        return Ok(default(Delivery::TimedOut("stages"), size));
+        return Ok(with_fallback(Delivery::TimedOut("stages")));
     }
     match timeout_at(
         deadline,
@@ -202,7 +213,7 @@ where
     {
         Err(_) => {
             tracing::warn!(step = "put", "deadline reached; delivering unchanged");
-            Ok(default(Delivery::TimedOut("put"), size))
+            Ok(with_fallback(Delivery::TimedOut("put")))
         }
         Ok(Ok(())) => {
             tracing::info!(
@@ -216,11 +227,13 @@ where
         }
         Ok(Err(StoreError::Frozen(why))) => {
             tracing::warn!(reason = %why, "message frozen; delivering as is");
-            Ok(with_actions(Delivery::Original(format!("frozen: {why}"))))
+            Ok(with_fallback(Delivery::Original(format!("frozen: {why}"))))
         }
         Ok(Err(StoreError::Rejected(why))) => {
             tracing::warn!(reason = %why, "WorkMail rejected the new content; delivering the original");
-            Ok(with_actions(Delivery::Original(format!("rejected: {why}"))))
+            Ok(with_fallback(Delivery::Original(format!(
+                "rejected: {why}"
+            ))))
         }
         Ok(Err(source)) => {
             let hint = hint_for(&source);

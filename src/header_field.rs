@@ -148,15 +148,13 @@ pub struct RawField {
     pub range: Range<usize>,
 }
 
-/// Reads the top-level header block of `raw`: every field with its exact bytes, an mbox
-/// `From ` line skipped, stopping at the first empty line. Lines that are not fields
-/// (no colon) are kept as fields with an empty name so nothing goes missing.
+/// Reads the top-level header block of `raw` as [`crate::structure`] does: every field
+/// with its exact bytes, an mbox `From ` line skipped, stopping at the first empty line
+/// or at the first line that is neither a field nor a continuation (readers take that
+/// line for the body's first). Returns the fields and where the body starts.
 pub fn read_header_block(raw: &[u8]) -> (Vec<RawField>, usize) {
     let mut fields: Vec<RawField> = Vec::new();
     let mut pos = 0;
-    if raw.starts_with(b"From ") {
-        pos = line_end(raw, 0);
-    }
     while pos < raw.len() {
         let end = line_end(raw, pos);
         let line = &raw[pos..end];
@@ -164,17 +162,22 @@ pub fn read_header_block(raw: &[u8]) -> (Vec<RawField>, usize) {
         if content.is_empty() {
             return (fields, end);
         }
-        if (line[0] == b' ' || line[0] == b'\t') && !fields.is_empty() {
-            fields.last_mut().expect("checked").range.end = end;
+        if line[0] == b' ' || line[0] == b'\t' {
+            if let Some(last) = fields.last_mut() {
+                last.range.end = end;
+            }
+        } else if line.starts_with(b"From ") {
+            // an mbox separator
         } else {
-            let name = match content.iter().position(|&b| b == b':') {
-                Some(colon) => String::from_utf8_lossy(&content[..colon])
-                    .trim()
-                    .to_string(),
-                None => String::new(),
+            let Some(colon) = content.iter().position(|&b| b == b':') else {
+                return (fields, pos);
             };
+            let name = &content[..colon];
+            if name.is_empty() || !name.iter().all(|&b| (33..=126).contains(&b)) {
+                return (fields, pos);
+            }
             fields.push(RawField {
-                name,
+                name: String::from_utf8_lossy(name).into_owned(),
                 range: pos..end,
             });
         }

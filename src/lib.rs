@@ -64,16 +64,20 @@ pub mod header_field;
 pub mod limits;
 pub mod mime_tree;
 pub mod newline;
+pub mod params;
 pub mod pipeline;
 pub mod rules;
 pub mod stage;
 pub mod stages;
+pub mod structure;
 pub mod transfer;
 
 pub use config::{ConfigError, load as load_config};
 pub use event::{Direction, Envelope, WorkMailEvent};
 pub use pipeline::{Outcome, Pipeline, RunResult};
-pub use stage::{KeyError, PartNote, Stage, StageContext, StageKeys, StageRegistry, StageReport};
+pub use stage::{
+    FailClosed, KeyError, PartNote, Stage, StageContext, StageKeys, StageRegistry, StageReport,
+};
 pub mod aws;
 pub mod cli;
 pub mod emulator;

@@ -1,13 +1,18 @@
-//! The message's MIME tree as byte ranges into the original, parsed once.
+//! The message's MIME tree as byte ranges into the original, read once.
 //!
-//! mail-parser gives every part's header and body offsets; this module flattens its
-//! nested structure (multiparts and attached messages) into one list in document order,
-//! with what stages need to decide (type, charset, filename, whether the part sits inside
-//! a signature or an attached message) and what the editor needs to splice (ranges).
+//! The structure (where each header, body and delimiter is) comes from
+//! [`crate::structure`], which reads it as the RFCs and mainstream readers do; this
+//! module adds what stages need to decide (type, charset, filename, whether a part sits
+//! inside a signature or an attached message, which parts RFC 8621 counts as body) and
+//! decodes text without loss. mail-parser reads the top-level header's fields
+//! (addresses, subject) for [`MimeTree::message`].
 
 use crate::header_field::RawField;
 use crate::newline::Newline;
-use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use crate::params::{self, MediaValue};
+use crate::structure::{self, Finding, HeaderEnd, NodeKind, Reading};
+use crate::transfer::TransferEncoding;
+use mail_parser::{Message, MessageParser};
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -17,7 +22,7 @@ pub type PartId = usize;
 /// What a part's body is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PartKind {
-    /// A text/* part other than text/html, decoded by the parser.
+    /// A text/* part other than text/html.
     Text,
     /// A text/html part.
     Html,
@@ -26,8 +31,8 @@ pub enum PartKind {
     /// A multipart with its children.
     Multipart(Vec<PartId>),
     /// An attached message (message/rfc822, message/global): the child is the attached
-    /// message's own root, or `None` when the parser could only read it from a decoded
-    /// copy (a base64 attached message), whose offsets do not point into our bytes.
+    /// message's own root, or `None` when it cannot be read in place (a base64 or
+    /// quoted-printable attached message; see [`crate::structure::FindingKind::EncodedMessage`]).
     Message(Option<PartId>),
 }
 
@@ -37,11 +42,14 @@ pub struct Part {
     pub id: PartId,
     pub parent: Option<PartId>,
     pub depth: usize,
-    /// The header block, from its first field to the end of the empty line after it.
+    /// The header block, from its first byte to the end of the empty line after it.
     pub header: Range<usize>,
+    /// How the header block ended (an empty line, a line that is not a field, the end
+    /// of the part).
+    pub header_end: HeaderEnd,
     /// The body, without the line break that belongs to the next boundary.
     pub body: Range<usize>,
-    /// The header fields as the parser found them, with their exact byte ranges.
+    /// The header fields with their exact byte ranges.
     pub fields: Vec<RawField>,
     /// `type/subtype`, lowercase.
     pub content_type: String,
@@ -66,15 +74,8 @@ pub struct Part {
     pub protected: bool,
     /// Inside an attached message (message/rfc822 and every other message/*).
     pub in_attached_message: bool,
-    locator: Locator,
-}
-
-/// Where the parser keeps a part: the indices of the attached-message parts leading to
-/// its message, then its index in that message.
-#[derive(Debug, Clone)]
-struct Locator {
-    nesting: Vec<usize>,
-    index: usize,
+    /// The part ran to the end of the message inside a multipart that never closed.
+    pub cut_short: bool,
 }
 
 impl Part {
@@ -125,13 +126,43 @@ impl Part {
 pub enum ParseError {
     #[error("not a message: no header fields and no body could be read")]
     Unreadable,
-    /// mail-parser 0.11 panics on some malformed nesting ("Invalid part ID, could not
-    /// find multipart"); such a message is treated as unreadable, never as a crash.
+    /// Kept for callers that match on it; the structure reader itself cannot fail.
     #[error("the MIME parser failed on this message's structure")]
     ParserFailed,
 }
 
-/// A parsed message: the original bytes, the parser's view and the flattened parts.
+/// A text part's content, decoded without loss.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextView<'a> {
+    pub text: Cow<'a, str>,
+    pub mode: TextMode,
+}
+
+/// How a text part's bytes became [`TextView::text`], which says how new text goes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextMode {
+    /// Decoded in this charset, and encoding the text again gives the same bytes.
+    Charset(&'static encoding_rs::Encoding),
+    /// The bytes do not decode in the declared (or missing) charset, but the charset
+    /// keeps ASCII as ASCII: the text holds each byte as the character of the same
+    /// number (ISO-8859-1), so the bytes come back exactly and only ASCII may be added.
+    Bytes,
+}
+
+/// Why a text part cannot be edited as text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("not a text part")]
+    NotText,
+    #[error("transfer encoding {0:?} is not rewritten")]
+    UnknownTransferEncoding(String),
+    #[error("its {0} body has characters outside the encoding's alphabet")]
+    BrokenTransferEncoding(&'static str),
+    #[error("charset {0:?} cannot be decoded without loss")]
+    Charset(String),
+}
+
+/// A parsed message: the original bytes, the parts and what readers could disagree on.
 pub struct MimeTree<'a> {
     raw: &'a [u8],
     message: Message<'a>,
@@ -139,32 +170,34 @@ pub struct MimeTree<'a> {
     newline: Newline,
     text_body: Vec<PartId>,
     html_body: Vec<PartId>,
+    findings: Vec<Finding>,
 }
 
 impl<'a> MimeTree<'a> {
-    /// Parses `raw` once. Malformed MIME is read as far as the parser can; only bytes the
-    /// parser cannot read as a message at all are an error.
+    /// Reads `raw` once. Malformed MIME is read as the RFCs' readers read it; only empty
+    /// input is an error.
     pub fn parse(raw: &'a [u8]) -> Result<MimeTree<'a>, ParseError> {
-        let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw))
-            .map_err(|_| ParseError::ParserFailed)?;
-        let mut message = parsed.ok_or(ParseError::Unreadable)?;
-        if message.parts.is_empty() {
+        MimeTree::parse_as(raw, Reading::default())
+    }
+
+    /// Reads `raw` the way `reading` says (see [`Reading`]); security stages use the
+    /// alternatives to find what another reader would show.
+    pub fn parse_as(raw: &'a [u8], reading: Reading) -> Result<MimeTree<'a>, ParseError> {
+        if raw.is_empty() {
             return Err(ParseError::Unreadable);
         }
-        let parts = flatten(raw, &message);
-        release_decoded_binaries(&mut message);
-        let map = |ids: &[u32]| -> Vec<PartId> {
-            ids.iter()
-                .filter_map(|&i| {
-                    parts
-                        .iter()
-                        .find(|p| p.locator.nesting.is_empty() && p.locator.index == i as usize)
-                        .map(|p| p.id)
-                })
-                .collect()
-        };
-        let text_body = map(&message.text_body);
-        let html_body = map(&message.html_body);
+        let scanned = structure::scan(raw, reading);
+        let parts = describe_all(raw, scanned.nodes);
+        let mut findings = scanned.findings;
+        findings.extend(name_findings(raw, &parts));
+        findings.sort_by_key(|f| (f.offset, f.part));
+        let (text_body, html_body) = body_parts(&parts);
+        let header = &raw[parts[0].header.clone()];
+        let message = std::panic::catch_unwind(|| MessageParser::default().parse_headers(header))
+            .ok()
+            .flatten()
+            .filter(|m| !m.parts.is_empty())
+            .unwrap_or_else(no_header);
         Ok(MimeTree {
             raw,
             newline: Newline::detect(raw),
@@ -172,6 +205,7 @@ impl<'a> MimeTree<'a> {
             parts,
             text_body,
             html_body,
+            findings,
         })
     }
 
@@ -201,9 +235,30 @@ impl<'a> MimeTree<'a> {
         &self.parts[0]
     }
 
-    /// The parser's view of the whole message (addresses, subject, dates).
+    /// The top-level header as mail-parser reads it (addresses, subject, dates); it
+    /// holds no parts.
     pub fn message(&self) -> &Message<'a> {
         &self.message
+    }
+
+    /// Whether readers disagree on where this message's header is: its first line
+    /// starts with white space, which Python takes for a stray continuation and other
+    /// parsers for the end of an empty header, or with a byte order mark, which some
+    /// parsers skip and others take for body text.
+    pub fn header_is_ambiguous(&self, id: PartId) -> bool {
+        self.findings.iter().any(|f| {
+            f.part == id
+                && matches!(
+                    f.kind,
+                    structure::FindingKind::LeadingWhitespace
+                        | structure::FindingKind::ByteOrderMark
+                )
+        })
+    }
+
+    /// What readers could read two ways in this message, in byte order.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
     }
 
     /// The text/plain parts RFC 8621 section 4.1.4 counts as the body, in order.
@@ -222,17 +277,52 @@ impl<'a> MimeTree<'a> {
         &self.raw[r.start.min(self.raw.len())..r.end.min(self.raw.len())]
     }
 
-    /// A text part's content, transfer-decoded and converted to UTF-8 by the parser.
-    pub fn decoded_text(&self, id: PartId) -> Option<&str> {
-        match &self.parser_part(id).body {
-            PartType::Text(t) | PartType::Html(t) => Some(t.as_ref()),
+    /// A text part's content, transfer-decoded and in UTF-8, when it decodes without
+    /// loss in its charset (see [`MimeTree::text_view`] for the byte-exact view of the
+    /// rest).
+    pub fn decoded_text(&self, id: PartId) -> Option<Cow<'a, str>> {
+        match self.text_view(id) {
+            Ok(TextView {
+                text,
+                mode: TextMode::Charset(_),
+            }) => Some(text),
             _ => None,
         }
     }
 
-    /// Whether the parser met a transfer-encoding or charset problem in this part.
+    /// A text part's content as text that maps back to its bytes exactly: decoded in
+    /// its charset when that is lossless, else byte for byte ([`TextMode::Bytes`])
+    /// where the charset keeps ASCII as ASCII.
+    pub fn text_view(&self, id: PartId) -> Result<TextView<'a>, TextError> {
+        let part = &self.parts[id];
+        if !matches!(part.kind, PartKind::Text | PartKind::Html) {
+            return Err(TextError::NotText);
+        }
+        let encoding =
+            TransferEncoding::parse(part.transfer_encoding.as_deref()).ok_or_else(|| {
+                TextError::UnknownTransferEncoding(
+                    part.transfer_encoding.clone().unwrap_or_default(),
+                )
+            })?;
+        let body = self.body_bytes(id);
+        if encoding == TransferEncoding::Base64 && !crate::transfer::base64_is_clean(body) {
+            return Err(TextError::BrokenTransferEncoding("base64"));
+        }
+        let bytes: Cow<'a, [u8]> = match encoding {
+            TransferEncoding::Identity => Cow::Borrowed(body),
+            other => Cow::Owned(other.decode(body)),
+        };
+        decode_text(bytes, part.charset.as_deref())
+    }
+
+    /// Whether a part's transfer encoding is broken or it was cut short by a multipart
+    /// that never closed: its bytes are not what its sender wrote.
     pub fn has_encoding_problem(&self, id: PartId) -> bool {
-        self.parser_part(id).is_encoding_problem
+        let part = &self.parts[id];
+        part.cut_short
+            || (TransferEncoding::parse(part.transfer_encoding.as_deref())
+                == Some(TransferEncoding::Base64)
+                && !crate::transfer::base64_is_clean(self.body_bytes(id)))
     }
 
     /// The raw value of a part's first field with this name (without the name and colon,
@@ -250,31 +340,90 @@ impl<'a> MimeTree<'a> {
             .map(|f| field_text(self.raw, f))
             .collect()
     }
+}
 
-    fn parser_part(&self, id: PartId) -> &MessagePart<'a> {
-        let loc = &self.parts[id].locator;
-        let mut msg = &self.message;
-        for &i in &loc.nesting {
-            match &msg.parts[i].body {
-                PartType::Message(m) => msg = m,
-                _ => unreachable!("locator only descends through attached messages"),
-            }
+/// Charsets in which an ASCII byte is always the ASCII character, whatever surrounds it,
+/// so ASCII text can be added to their bytes without decoding them.
+fn keeps_ascii(charset: Option<&str>) -> bool {
+    let Some(label) = charset else {
+        return true;
+    };
+    match encoding_rs::Encoding::for_label(label.trim().as_bytes()) {
+        Some(enc) => {
+            enc.is_ascii_compatible()
+                && enc != encoding_rs::ISO_2022_JP
+                && enc != encoding_rs::REPLACEMENT
         }
-        &msg.parts[loc.index]
+        None => {
+            let l = label.trim().to_ascii_lowercase();
+            !(l.starts_with("utf-16")
+                || l.starts_with("utf-32")
+                || l.starts_with("ucs")
+                || l.starts_with("utf-7")
+                || l.contains("2022")
+                || l.starts_with("hz"))
+        }
     }
 }
 
-/// Frees the parser's decoded copies of non-text parts. No stage reads them (sizes are
-/// counted from the encoded body, and edits splice the original bytes), and a 29 MB
-/// attachment decoded is 29 MB a 128 MB Lambda cannot spare. Text parts stay decoded.
-fn release_decoded_binaries(message: &mut Message<'_>) {
-    for part in &mut message.parts {
-        match &mut part.body {
-            PartType::Binary(b) | PartType::InlineBinary(b) => *b = Cow::Borrowed(&[]),
-            PartType::Message(nested) => release_decoded_binaries(nested),
-            _ => {}
-        }
+/// Decodes transfer-decoded text bytes in `charset` when that is lossless (encoding the
+/// result again gives the same bytes), else byte for byte where the charset keeps ASCII.
+pub fn decode_text<'a>(
+    bytes: Cow<'a, [u8]>,
+    charset: Option<&str>,
+) -> Result<TextView<'a>, TextError> {
+    let declared = charset.map(|c| c.trim().trim_matches('"'));
+    let encoding = match declared {
+        None | Some("") => Some(encoding_rs::UTF_8).filter(|_| bytes.is_ascii()),
+        Some(label) => encoding_rs::Encoding::for_label(label.as_bytes()),
+    };
+    if let Some(enc) = encoding
+        && let Some(owned) = decode_exactly(&bytes, enc)
+    {
+        let text = match (owned, bytes) {
+            (None, Cow::Borrowed(b)) => {
+                Cow::Borrowed(std::str::from_utf8(b).expect("checked as UTF-8"))
+            }
+            (None, Cow::Owned(b)) => Cow::Owned(String::from_utf8(b).expect("checked as UTF-8")),
+            (Some(t), _) => Cow::Owned(t),
+        };
+        return Ok(TextView {
+            text,
+            mode: TextMode::Charset(enc),
+        });
     }
+    if keeps_ascii(declared) {
+        let text: String = bytes.iter().map(|&b| b as char).collect();
+        return Ok(TextView {
+            text: Cow::Owned(text),
+            mode: TextMode::Bytes,
+        });
+    }
+    Err(TextError::Charset(declared.unwrap_or("none").to_string()))
+}
+
+/// Whether `bytes` decode in `enc` such that encoding the text back yields the same
+/// bytes: `Some(None)` when they are UTF-8 already (no copy needed), `Some(Some(text))`
+/// when decoded, `None` when not lossless.
+fn decode_exactly(bytes: &[u8], enc: &'static encoding_rs::Encoding) -> Option<Option<String>> {
+    if enc == encoding_rs::UTF_8 || (bytes.is_ascii() && enc.is_ascii_compatible()) {
+        return std::str::from_utf8(bytes).ok().map(|_| None);
+    }
+    let text = enc.decode_without_bom_handling_and_without_replacement(bytes)?;
+    let (back, _, unmappable) = enc.encode(&text);
+    (!unmappable && back.as_ref() == bytes).then(|| Some(text.into_owned()))
+}
+
+/// The parser's view of a message without header fields: one empty root part, so its
+/// accessors (which index the root) answer "none".
+fn no_header<'a>() -> Message<'a> {
+    MessageParser::default()
+        .parse_headers(b"X-Empty: \r\n\r\n".as_slice())
+        .map(|mut m| {
+            m.parts[0].headers.clear();
+            m
+        })
+        .expect("a one-field header parses")
 }
 
 /// A field's value as written: after the colon, unfolded, trimmed.
@@ -291,174 +440,216 @@ pub fn field_text(raw: &[u8], f: &RawField) -> String {
         .join(" ")
 }
 
-struct Pending {
-    nesting: Vec<usize>,
-    index: usize,
-    parent: Option<PartId>,
-    depth: usize,
-    protected: bool,
-    in_attached_message: bool,
-    is_message_root: bool,
-}
-
-/// Walks the parser's structure depth-first with an explicit stack (deeply nested mail
-/// must not overflow ours), assigning ids in document order.
-fn flatten(raw: &[u8], top: &Message<'_>) -> Vec<Part> {
-    let mut parts: Vec<Part> = Vec::new();
-    let mut stack = vec![Pending {
-        nesting: Vec::new(),
-        index: 0,
-        parent: None,
-        depth: 0,
-        protected: false,
-        in_attached_message: false,
-        is_message_root: true,
-    }];
-    // On broken input the parser can list a part among its own children (seen: a
-    // multipart whose children are [0, 1], itself first) or one part under two parents;
-    // each part is taken once, so the walk ends and no bytes are claimed twice.
-    let mut seen: std::collections::HashSet<(Vec<usize>, usize)> = std::collections::HashSet::new();
-    while let Some(p) = stack.pop() {
-        if !seen.insert((p.nesting.clone(), p.index)) {
-            continue;
-        }
-        let msg = message_at(top, &p.nesting);
-        let Some(mp) = msg.parts.get(p.index) else {
-            continue;
+/// Turns scanned nodes into parts, adding what stages read.
+fn describe_all(raw: &[u8], nodes: Vec<structure::Node>) -> Vec<Part> {
+    let mut parts: Vec<Part> = Vec::with_capacity(nodes.len());
+    for (id, mut node) in nodes.into_iter().enumerate() {
+        let parent = node.parent.map(|p| &parts[p]);
+        let parent_protected = parent.is_some_and(|p| p.protected);
+        let in_attached_message =
+            parent.is_some_and(|p| p.in_attached_message || matches!(p.kind, PartKind::Message(_)));
+        let kind = match std::mem::replace(&mut node.kind, NodeKind::Leaf) {
+            NodeKind::Multipart(children) => PartKind::Multipart(children),
+            NodeKind::Message(child) => PartKind::Message(child),
+            NodeKind::Leaf if node.content_type == "text/html" => PartKind::Html,
+            NodeKind::Leaf if node.content_type.starts_with("text/") => PartKind::Text,
+            NodeKind::Leaf => PartKind::Binary,
         };
-        let id = parts.len();
-        if let Some(parent) = p.parent {
-            match &mut parts[parent].kind {
-                PartKind::Multipart(children) => children.push(id),
-                PartKind::Message(child) => *child = Some(id),
-                _ => {}
-            }
-        }
-        let mut part = describe(mp, id, &p);
-        let protected = p.protected || part.is_protection_container();
-        part.protected = protected;
-        match &mp.body {
-            PartType::Multipart(children) => {
-                for &child in children.iter().rev() {
-                    stack.push(Pending {
-                        nesting: p.nesting.clone(),
-                        index: child as usize,
-                        parent: Some(id),
-                        depth: p.depth + 1,
-                        protected,
-                        in_attached_message: p.in_attached_message,
-                        is_message_root: false,
-                    });
-                }
-            }
-            PartType::Message(nested) if shares_buffer(raw, nested) => {
-                let mut nesting = p.nesting.clone();
-                nesting.push(p.index);
-                stack.push(Pending {
-                    nesting,
-                    index: 0,
-                    parent: Some(id),
-                    depth: p.depth + 1,
-                    protected,
-                    in_attached_message: true,
-                    is_message_root: true,
-                });
-            }
-            _ => {}
-        }
+        let disposition_field = node
+            .field("content-disposition")
+            .map(|f| structure::field_value(raw, f));
+        let disposition = disposition_field.as_deref().map(MediaValue::parse);
+        let names = declared_names(&node.media, disposition.as_ref());
+        let mut part = Part {
+            id,
+            parent: node.parent,
+            depth: node.depth,
+            header: node.header,
+            header_end: node.header_end,
+            body: node.body,
+            fields: node.fields,
+            charset: node.media.param("charset").map(|c| c.to_ascii_lowercase()),
+            content_type: node.content_type,
+            transfer_encoding: node.transfer_encoding,
+            disposition: disposition
+                .as_ref()
+                .map(|d| d.token.clone())
+                .filter(|d| !d.is_empty()),
+            filename: names.first().cloned(),
+            names,
+            kind,
+            is_message_root: node.is_message_root,
+            protected: false,
+            in_attached_message,
+            cut_short: node.cut_short,
+        };
+        part.protected = parent_protected || part.is_protection_container();
         parts.push(part);
     }
     parts
 }
 
-/// An attached message parsed in place has offsets into our bytes; one the parser had to
-/// decode first (base64) has offsets into its own copy, and is treated as opaque.
-fn shares_buffer(raw: &[u8], nested: &Message<'_>) -> bool {
-    match &nested.raw_message {
-        Cow::Borrowed(b) => std::ptr::eq(b.as_ptr(), raw.as_ptr()) && b.len() == raw.len(),
-        Cow::Owned(_) => false,
-    }
-}
-
-fn message_at<'m, 'a>(top: &'m Message<'a>, nesting: &[usize]) -> &'m Message<'a> {
-    let mut msg = top;
-    for &i in nesting {
-        match &msg.parts[i].body {
-            PartType::Message(m) => msg = m,
-            _ => unreachable!("nesting only lists attached messages"),
-        }
-    }
-    msg
-}
-
-fn describe(mp: &MessagePart<'_>, id: PartId, p: &Pending) -> Part {
-    let ct = mp.content_type();
-    let content_type = match ct {
-        Some(ct) => match &ct.c_subtype {
-            Some(sub) => format!("{}/{}", ct.c_type, sub).to_ascii_lowercase(),
-            None => ct.c_type.to_ascii_lowercase(),
-        },
-        None if mp.is_message() => "message/rfc822".to_string(),
-        None => "text/plain".to_string(),
-    };
-    let kind = match &mp.body {
-        PartType::Text(_) => PartKind::Text,
-        PartType::Html(_) => PartKind::Html,
-        PartType::Binary(_) | PartType::InlineBinary(_) => PartKind::Binary,
-        PartType::Multipart(_) => PartKind::Multipart(Vec::new()),
-        PartType::Message(_) => PartKind::Message(None),
-    };
-    let fields = mp
-        .headers
-        .iter()
-        .map(|h| RawField {
-            name: h.name.as_str().to_string(),
-            range: h.offset_field as usize..h.offset_end as usize,
-        })
-        .collect();
-    Part {
-        id,
-        parent: p.parent,
-        depth: p.depth,
-        header: mp.offset_header as usize..mp.offset_body as usize,
-        body: mp.offset_body as usize..(mp.offset_end.max(mp.offset_body)) as usize,
-        fields,
-        content_type,
-        charset: ct
-            .and_then(|c| c.attribute("charset"))
-            .map(|c| c.to_ascii_lowercase()),
-        transfer_encoding: mp
-            .content_transfer_encoding()
-            .map(|t| t.trim().to_ascii_lowercase()),
-        disposition: mp
-            .content_disposition()
-            .map(|d| d.c_type.to_ascii_lowercase()),
-        filename: mp.attachment_name().map(str::to_string),
-        names: declared_names(mp),
-        kind,
-        is_message_root: p.is_message_root,
-        protected: p.protected,
-        in_attached_message: p.in_attached_message,
-        locator: Locator {
-            nesting: p.nesting.clone(),
-            index: p.index,
-        },
-    }
-}
-
-fn declared_names(mp: &MessagePart<'_>) -> Vec<String> {
+/// Content-Disposition's filename, then Content-Type's name when it differs, each
+/// RFC 2047-decoded (clients decode encoded words even in quoted parameters).
+fn declared_names(media: &MediaValue, disposition: Option<&MediaValue>) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     let found = [
-        mp.content_disposition()
-            .and_then(|d| d.attribute("filename")),
-        mp.content_type().and_then(|c| c.attribute("name")),
+        disposition.and_then(|d| d.param("filename")),
+        media.param("name"),
     ];
     for name in found.into_iter().flatten() {
-        if !names.iter().any(|n| n == name) {
-            names.push(name.to_string());
+        let decoded = params::decode_encoded_words(name);
+        if !decoded.is_empty() && !names.contains(&decoded) {
+            names.push(decoded);
         }
     }
     names
+}
+
+/// Names that differ between name and filename, and names holding control characters.
+fn name_findings(raw: &[u8], parts: &[Part]) -> Vec<Finding> {
+    use structure::FindingKind;
+    let mut out = Vec::new();
+    for p in parts {
+        let offset = p.header.start;
+        let mut all: Vec<String> = Vec::new();
+        for f in p.fields.iter().filter(|f| {
+            f.name.eq_ignore_ascii_case("content-type")
+                || f.name.eq_ignore_ascii_case("content-disposition")
+        }) {
+            let v = MediaValue::parse(&structure::field_value(raw, f));
+            for (n, value) in &v.params {
+                if n == "name" || n == "filename" {
+                    let d = params::decode_encoded_words(value);
+                    if !all.contains(&d) {
+                        all.push(d);
+                    }
+                }
+            }
+        }
+        if all.len() > 1 {
+            out.push(Finding {
+                part: p.id,
+                offset,
+                kind: FindingKind::ConflictingNames,
+            });
+        }
+        if all
+            .iter()
+            .any(|n| n.chars().any(|c| c.is_control() || params::is_invisible(c)))
+        {
+            out.push(Finding {
+                part: p.id,
+                offset,
+                kind: FindingKind::ControlInName,
+            });
+        }
+    }
+    out
+}
+
+/// RFC 8621 section 4.1.4 (parseStructure): the parts a client shows as the text and
+/// the HTML body. Attached messages are not descended into.
+fn body_parts(parts: &[Part]) -> (Vec<PartId>, Vec<PartId>) {
+    let mut text = Vec::new();
+    let mut html = Vec::new();
+    match &parts[0].kind {
+        PartKind::Multipart(children) => {
+            let sub = parts[0].content_type.split('/').nth(1).unwrap_or("");
+            walk_body(
+                parts,
+                children,
+                sub,
+                sub == "alternative",
+                Some(&mut text),
+                Some(&mut html),
+            );
+        }
+        _ => walk_body(
+            parts,
+            &[0],
+            "mixed",
+            false,
+            Some(&mut text),
+            Some(&mut html),
+        ),
+    }
+    (text, html)
+}
+
+fn is_inline_media(t: &str) -> bool {
+    t.starts_with("image/") || t.starts_with("audio/") || t.starts_with("video/")
+}
+
+/// One level of parseStructure. As in the RFC's code, a list set to null inside a
+/// multipart/alternative is null only for the rest of that call.
+fn walk_body(
+    parts: &[Part],
+    ids: &[PartId],
+    multipart_type: &str,
+    in_alternative: bool,
+    mut text_body: Option<&mut Vec<PartId>>,
+    mut html_body: Option<&mut Vec<PartId>>,
+) {
+    let text_len = text_body.as_ref().map(|l| l.len());
+    let html_len = html_body.as_ref().map(|l| l.len());
+    for (i, &id) in ids.iter().enumerate() {
+        let part = &parts[id];
+        let t = part.content_type.as_str();
+        let is_inline = part.disposition.as_deref() != Some("attachment")
+            && (t == "text/plain" || t == "text/html" || is_inline_media(t))
+            && (i == 0
+                || (multipart_type != "related" && (is_inline_media(t) || part.names.is_empty())));
+        if let PartKind::Multipart(children) = &part.kind {
+            let sub = t.split('/').nth(1).unwrap_or("");
+            walk_body(
+                parts,
+                children,
+                sub,
+                in_alternative || sub == "alternative",
+                text_body.as_deref_mut(),
+                html_body.as_deref_mut(),
+            );
+        } else if is_inline {
+            if multipart_type == "alternative" {
+                match t {
+                    "text/plain" => text_body
+                        .as_deref_mut()
+                        .into_iter()
+                        .for_each(|l| l.push(id)),
+                    "text/html" => html_body
+                        .as_deref_mut()
+                        .into_iter()
+                        .for_each(|l| l.push(id)),
+                    _ => {}
+                }
+                continue;
+            } else if in_alternative {
+                if t == "text/plain" {
+                    html_body = None;
+                }
+                if t == "text/html" {
+                    text_body = None;
+                }
+            }
+            if let Some(l) = text_body.as_deref_mut() {
+                l.push(id);
+            }
+            if let Some(l) = html_body.as_deref_mut() {
+                l.push(id);
+            }
+        }
+    }
+    if multipart_type == "alternative"
+        && let (Some(text), Some(html)) = (text_body, html_body)
+    {
+        if text_len == Some(text.len()) && html_len != Some(html.len()) {
+            text.extend_from_slice(&html[html_len.unwrap_or(0)..]);
+        }
+        if html_len == Some(html.len()) && text_len != Some(text.len()) {
+            html.extend_from_slice(&text[text_len.unwrap_or(0)..]);
+        }
+    }
 }
 
 /// A forwarded message holding a message/rfc822 whose body is nested multiparts: the

@@ -69,6 +69,14 @@ pub struct RunResult<'a> {
     /// Re-encodings made to satisfy the content rules.
     pub repairs: Vec<String>,
     pub actions: Actions,
+    /// The answer for when the rewrite does not reach the recipients after all
+    /// (WorkMail rejects it or freezes the message, the deadline passes): `actions` plus
+    /// what security stages asked for in that case ([`crate::stage::FailClosed`]).
+    /// Equal to `actions` unless the outcome is `Changed`.
+    pub fallback: Actions,
+    /// What readers could read two ways in the message (see
+    /// [`crate::structure::Finding`]), in words.
+    pub findings: Vec<String>,
     /// A stage set `stop`, so the stages after it did not run.
     pub stopped: bool,
     /// The parts whose header or body the delivered output changes (stages' edits and
@@ -96,6 +104,9 @@ impl RunResult<'_> {
         }
         if !self.repairs.is_empty() {
             parts.push(format!("repaired: {}", self.repairs.join("; ")));
+        }
+        if !self.findings.is_empty() {
+            parts.push(format!("ambiguous: {}", self.findings.join("; ")));
         }
         if !self.actions.entries().is_empty() {
             parts.push(format!("response: {}", self.actions.describe()));
@@ -176,39 +187,35 @@ pub(crate) fn run_stages<'a>(
     raw: &'a [u8],
     envelope: &Envelope,
 ) -> RunResult<'a> {
-    let kept = |why: String, stages: Vec<StageRecord>, actions: Actions| RunResult {
+    let unchanged = |outcome: Outcome| RunResult {
         output: Output::unchanged(raw),
-        outcome: Outcome::KeptOriginal(why),
-        stages,
+        outcome,
+        stages: Vec::new(),
         repairs: Vec::new(),
-        actions,
+        actions: Actions::default(),
+        fallback: Actions::default(),
         stopped: false,
         touched: Vec::new(),
+        findings: Vec::new(),
     };
     if stages.is_empty() {
-        return RunResult {
-            output: Output::unchanged(raw),
-            outcome: Outcome::Unchanged,
-            stages: Vec::new(),
-            repairs: Vec::new(),
-            actions: Actions::default(),
-            stopped: false,
-            touched: Vec::new(),
-        };
-    }
-    if let Err(e) = limits::check_size(raw) {
-        return kept(e.to_string(), Vec::new(), Actions::default());
+        return unchanged(Outcome::Unchanged);
     }
     let tree = match MimeTree::parse(raw) {
         Ok(t) => t,
-        Err(e) => return kept(format!("cannot parse: {e}"), Vec::new(), Actions::default()),
+        Err(e) => return unchanged(Outcome::KeptOriginal(format!("cannot parse: {e}"))),
     };
-    if let Err(e) = limits::check_tree(&tree) {
-        return kept(e.to_string(), Vec::new(), Actions::default());
-    }
+    let findings: Vec<String> = tree.findings().iter().map(ToString::to_string).collect();
+    // Over a limit the message goes on unchanged, but its verdicts still count: they
+    // change no bytes, and a bounce rule must not be dodged by 501 attachments.
+    let over_limit = limits::check_size(raw)
+        .and_then(|()| limits::check_tree(&tree))
+        .err()
+        .map(|e| e.to_string());
     let mut cx = StageContext::new(envelope);
     let mut records = Vec::with_capacity(stages.len());
     let mut stopped_by: Option<&str> = None;
+    let mut panicked: Option<String> = None;
     for s in stages {
         if let Some(by) = stopped_by {
             records.push(StageRecord {
@@ -240,7 +247,8 @@ pub(crate) fn run_stages<'a>(
                     report: StageReport::unchanged("stage panicked; its changes are discarded"),
                     duration: started.elapsed(),
                 });
-                return kept(format!("{} panicked", s.label), records, cx.actions);
+                panicked = Some(format!("{} panicked", s.label));
+                break;
             }
         };
         records.push(StageRecord {
@@ -252,62 +260,61 @@ pub(crate) fn run_stages<'a>(
             stopped_by = Some(s.label);
         }
     }
-    let actions = cx.actions.clone();
     let stopped = cx.stop;
-    if tree.root().fields.is_empty() && !cx.edits.is_empty() {
-        // The parser read no header (the message starts with a blank or a continuation
-        // line). A field put at the top would take that line as its own continuation, and
-        // readers would parse the message differently; a second pass would then find a
-        // header and change it again (found by fuzzing). Verdicts still stand.
-        return RunResult {
-            stopped,
-            ..kept(
-                "the message has no header fields the parser could read".to_string(),
-                records,
-                actions,
-            )
-        };
+    let mut fallback = cx.actions.clone();
+    for f in &cx.if_not_delivered {
+        fallback.set(f.action.clone(), f.scope.clone());
+    }
+    let base = RunResult {
+        output: Output::unchanged(raw),
+        outcome: Outcome::Unchanged,
+        stages: records,
+        repairs: Vec::new(),
+        actions: cx.actions.clone(),
+        fallback: fallback.clone(),
+        stopped,
+        touched: Vec::new(),
+        findings,
+    };
+    // The original goes on: the answer is the fallback, so a security stage whose
+    // change is not delivered fails closed.
+    let kept = |why: String, base: RunResult<'a>| RunResult {
+        outcome: Outcome::KeptOriginal(why),
+        actions: base.fallback.clone(),
+        ..base
+    };
+    if let Some(why) = panicked {
+        return kept(why, base);
     }
     if cx.edits.is_empty() {
-        return RunResult {
-            output: Output::unchanged(raw),
-            outcome: Outcome::Unchanged,
-            stages: records,
-            repairs: Vec::new(),
-            actions,
-            stopped,
-            touched: Vec::new(),
-        };
+        return base;
+    }
+    if let Some(why) = over_limit {
+        return kept(why, base);
+    }
+    if tree.header_is_ambiguous(0) {
+        // The message starts with a line of white space: some readers read no header at
+        // all, others a header. A field put at the top would take that line as its own
+        // continuation, and readers would parse the message differently; a second pass
+        // would then find a header and change it again (found by fuzzing). Verdicts
+        // still stand.
+        return kept(
+            "readers disagree on where the header is (the first line starts with white space)"
+                .to_string(),
+            base,
+        );
     }
     let mut edits = cx.edits;
     let repairs = match rules::repair(&tree, &mut edits) {
         Ok(r) => r,
-        Err(e) => {
-            return RunResult {
-                stopped,
-                ..kept(format!("content rules: {e}"), records, actions)
-            };
-        }
+        Err(e) => return kept(format!("content rules: {e}"), base),
     };
     let output = match edits.apply(&tree) {
         Ok(o) => o,
-        Err(e) => {
-            return RunResult {
-                stopped,
-                ..kept(format!("cannot apply edits: {e}"), records, actions)
-            };
-        }
+        Err(e) => return kept(format!("cannot apply edits: {e}"), base),
     };
     if output.is_unchanged() {
-        return RunResult {
-            output,
-            outcome: Outcome::Unchanged,
-            stages: records,
-            repairs,
-            actions,
-            stopped,
-            touched: Vec::new(),
-        };
+        return RunResult { repairs, ..base };
     }
     let violations = rules::check_chunks(&output.slices(), Some(raw));
     if let Some(v) = violations.first() {
@@ -315,19 +322,14 @@ pub(crate) fn run_stages<'a>(
             1 => String::new(),
             n => format!(" (and {} more)", n - 1),
         };
-        return RunResult {
-            stopped,
-            ..kept(format!("content rules: {v}{more}"), records, actions)
-        };
+        return kept(format!("content rules: {v}{more}"), base);
     }
     RunResult {
         output,
         outcome: Outcome::Changed,
-        stages: records,
         repairs,
-        actions,
-        stopped,
         touched: edits.touched_parts(),
+        ..base
     }
 }
 
@@ -365,7 +367,8 @@ mod tests {
         assert_eq!(
             r.outcome,
             super::Outcome::KeptOriginal(
-                "the message has no header fields the parser could read".into()
+                "readers disagree on where the header is (the first line starts with white space)"
+                    .into()
             )
         );
         assert_eq!(r.response_json()["actions"][0]["action"]["type"], "DROP");

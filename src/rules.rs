@@ -138,7 +138,11 @@ fn header_violations(message: &[u8], original: Option<&[u8]>) -> Vec<Violation> 
     }
     for name in ONCE_ONLY_FIELDS {
         let n = count(&fields, name);
-        if n > 1 {
+        // An original that already repeats the field is no reason to keep a rewrite
+        // back that does not add one: WorkMail's put decides, and a rejection still
+        // delivers the original.
+        let before = original_fields.as_ref().map_or(0, |of| count(of, name));
+        if n > 1 && n > before {
             found.push(Violation::RepeatedField {
                 name: canonical(name),
                 count: n,

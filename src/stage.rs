@@ -79,7 +79,7 @@
 //! select are in [`StageContext::scope`]. `docs/custom-stages.md` walks through a
 //! complete example, `handlers/keyword_flag.rs`.
 
-use crate::actions::{Actions, Scope};
+use crate::actions::{Action, Actions, Scope};
 use crate::edit::Edits;
 use crate::event::Envelope;
 use crate::mime_tree::{MimeTree, PartId};
@@ -114,6 +114,19 @@ pub struct StageContext<'e> {
     /// pipeline sets it before each stage; a stage that decides delivery (like
     /// `verdict`) passes it to [`Actions::set`].
     pub scope: Scope,
+    /// Actions that apply only if the rewrite does not reach the recipients (it is kept
+    /// back by a limit or the content rules, WorkMail rejects it, the deadline passes):
+    /// a security stage that removed something fails closed this way.
+    pub if_not_delivered: Vec<FailClosed>,
+}
+
+/// A delivery action a stage asks for in case its changes are not delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailClosed {
+    pub action: Action,
+    pub scope: Scope,
+    /// Why, for the report and the logs.
+    pub reason: String,
 }
 
 impl<'e> StageContext<'e> {
@@ -124,6 +137,7 @@ impl<'e> StageContext<'e> {
             actions: Actions::default(),
             stop: false,
             scope: Scope::All,
+            if_not_delivered: Vec::new(),
         }
     }
 }

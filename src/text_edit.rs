@@ -5,7 +5,7 @@
 //! 8bit part that now holds non-ASCII or long lines becomes quoted-printable.
 
 use crate::edit::{Edits, HeaderOp};
-use crate::mime_tree::{MimeTree, PartId, PartKind};
+use crate::mime_tree::{MimeTree, PartId, PartKind, TextMode};
 use crate::newline::Newline;
 use crate::transfer::{self, TransferEncoding};
 use regex::Regex;
@@ -18,6 +18,12 @@ pub enum TextEditError {
     NotText(PartId),
     #[error("part {id} uses transfer encoding {token:?}, which is not rewritten")]
     UnknownTransferEncoding { id: PartId, token: String },
+    #[error("part {id} cannot be read as text: {reason}")]
+    Unreadable { id: PartId, reason: String },
+    #[error(
+        "part {0} keeps its bytes as they are (they do not decode in its charset), so only ASCII can be added"
+    )]
+    NotAsciiAddition(PartId),
 }
 
 /// How the part was written.
@@ -52,13 +58,28 @@ pub fn replace_text(
             token: part.transfer_encoding.clone().unwrap_or_default(),
         }
     })?;
+    let mode = tree
+        .text_view(id)
+        .map_err(|e| TextEditError::Unreadable {
+            id,
+            reason: e.to_string(),
+        })?
+        .mode;
     let declared = part
         .charset
         .clone()
         .unwrap_or_else(|| "us-ascii".to_string());
-    let (bytes, charset, moved) = match encode_in(&declared, text) {
-        Some(bytes) => (bytes, declared.clone(), false),
-        None => (text.as_bytes().to_vec(), "utf-8".to_string(), true),
+    let (bytes, charset, moved) = match mode {
+        // The part's bytes are not text in its charset: they were read one character
+        // per byte, and go back the same way; only ASCII may have been added.
+        TextMode::Bytes => match latin1_bytes(text) {
+            Some(bytes) => (bytes, declared.clone(), false),
+            None => return Err(TextEditError::NotAsciiAddition(id)),
+        },
+        TextMode::Charset(_) => match encode_in(&declared, text) {
+            Some(bytes) => (bytes, declared.clone(), false),
+            None => (text.as_bytes().to_vec(), "utf-8".to_string(), true),
+        },
     };
     let nl = Newline::at(tree.raw(), part.body.start, tree.newline_of(id));
     let needs_encoding =
@@ -112,6 +133,12 @@ pub fn replace_text(
         moved_to_utf8: moved,
         transfer_encoding: cte,
     })
+}
+
+/// Text read one character per byte, back to those bytes; `None` when it holds a
+/// character above U+00FF (something other than ASCII was added).
+fn latin1_bytes(text: &str) -> Option<Vec<u8>> {
+    text.chars().map(|c| u8::try_from(c as u32).ok()).collect()
 }
 
 fn identity_token(token: Option<&str>) -> &'static str {
@@ -193,7 +220,7 @@ mod tests {
     fn rewrite(raw: &[u8], id: PartId, f: impl Fn(&str) -> String) -> (Vec<u8>, TextChange) {
         let tree = MimeTree::parse(raw).unwrap();
         let mut edits = Edits::new();
-        let text = f(tree.decoded_text(id).unwrap());
+        let text = f(&tree.decoded_text(id).unwrap());
         let change = replace_text(&tree, &mut edits, id, &text).unwrap();
         (edits.apply(&tree).unwrap().to_vec(), change)
     }

@@ -84,6 +84,21 @@ pub fn base64_decode(body: &[u8]) -> Vec<u8> {
     LENIENT_BASE64.decode(&clean).unwrap_or_default()
 }
 
+/// Whether a base64 body holds only the alphabet and white space, with padding only at
+/// its end: what decodes the same in every reader. A missing final `=` is fine.
+pub fn base64_is_clean(body: &[u8]) -> bool {
+    let mut padded = false;
+    for &b in body {
+        match b {
+            b'=' => padded = true,
+            b' ' | b'\t' | b'\r' | b'\n' => {}
+            b if (b.is_ascii_alphanumeric() || b == b'+' || b == b'/') && !padded => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// Unpadded base64 that accepts non-zero bits after the last whole byte: some encoders
 /// write them, and a strict decoder would return nothing at all for such a body.
 const LENIENT_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(

@@ -98,7 +98,16 @@ fn a_stamp_changes_only_the_stamp_line_plus_repairs_and_passes_the_content_rules
                     b"\n"
                 };
                 let line = [b"X-WorkMail-Flow: processed".as_slice(), nl].concat();
-                let rest = without(&out, &line).unwrap_or_else(|| panic!("{name}: no stamp line"));
+                let mut rest =
+                    without(&out, &line).unwrap_or_else(|| panic!("{name}: no stamp line"));
+                // A message with no header section gets one: the stamp and the empty
+                // line that ends it.
+                if rest != raw
+                    && let Some(r) = without(&out, &[line.as_slice(), nl].concat())
+                    && r == raw
+                {
+                    rest = r;
+                }
                 if result.repairs.is_empty() {
                     assert!(rest == raw, "{name}: differs by more than the stamp line");
                 } else {

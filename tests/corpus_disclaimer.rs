@@ -132,13 +132,14 @@ fn check_message(pipeline: &Pipeline, input: &[u8]) -> (Vec<String>, String) {
     }
     for &id in &added {
         let is_html = before.part(id).kind == PartKind::Html;
-        let (Some(old), Some(new)) = (before.decoded_text(id), after.decoded_text(id)) else {
+        let text = |t: &MimeTree<'_>| t.text_view(id).ok().map(|v| v.text.into_owned());
+        let (Some(old), Some(new)) = (text(&before), text(&after)) else {
             problems.push(format!("part {id} is no longer text"));
             continue;
         };
         let (old, new) = (
-            presence::normalize_part(old, is_html),
-            presence::normalize_part(new, is_html),
+            presence::normalize_part(&old, is_html),
+            presence::normalize_part(&new, is_html),
         );
         if !is_subsequence(old.split(' '), new.split(' ')) {
             problems.push(format!("part {id} lost some of its original text"));

@@ -75,6 +75,8 @@ fn the_golden_cases_say_what_they_are_named_for() {
                 "signed or encrypted: nothing inside multipart/signed is changed",
                 "stage 2 (disclaimer): left alone (last text/plain of the body): inside multipart/signed",
                 "stage 3 (strip_attachments): left alone: inside multipart/signed (matches extension p7s)",
+                "stage 3 (strip_attachments): cannot be removed",
+                "response: BOUNCE for all",
                 "stage 1 (stamp_header): added X-WorkMail-Flow",
                 "outcome: changed",
             ],
@@ -84,7 +86,7 @@ fn the_golden_cases_say_what_they_are_named_for() {
             &[
                 "not body: attached message",
                 "not body: inside an attached message",
-                "stage 2 (strip_attachments): left alone: inside an attached message (include_attached_messages = false) (matches extension exe)",
+                "stage 2 (strip_attachments): stripped: extension exe",
                 "stage 1 (disclaimer): disclaimer here (last text/plain of the body)",
             ],
         ),

@@ -43,7 +43,7 @@ pub mod presence;
 pub use plain::Placement;
 
 use crate::event::Envelope;
-use crate::mime_tree::{MimeTree, Part, PartId, PartKind};
+use crate::mime_tree::{MimeTree, Part, PartId, PartKind, TextMode};
 use crate::newline::Newline;
 use crate::stage::{KeyError, Stage, StageContext, StageKeys, StageReport};
 use crate::template::{Escape, Template, html_escape};
@@ -259,21 +259,18 @@ impl Disclaimer {
                 format!("left alone ({why}): the parser could not decode its {cte} body"),
             ));
         }
-        let Some(text) = mail.decoded_text(id) else {
-            return Err(left_alone(
-                what,
-                "holds no decodable text; left alone".into(),
-                format!("left alone ({why}): no decodable text"),
-            ));
+        let view = match mail.text_view(id) {
+            Ok(v) => v,
+            Err(e) => {
+                return Err(left_alone(
+                    what,
+                    format!("{e}; left alone"),
+                    format!("left alone ({why}): {e}"),
+                ));
+            }
         };
-        if !decodes_faithfully(mail, part, text, encoding) {
-            let charset = part.charset.as_deref().unwrap_or("not declared");
-            return Err(left_alone(
-                what,
-                format!("cannot be decoded without loss (charset {charset}); left alone"),
-                format!("left alone ({why}): cannot be decoded without loss (charset {charset})"),
-            ));
-        }
+        let bytes_only = view.mode == TextMode::Bytes;
+        let text: &str = &view.text;
         if let Some(kind) = inline_pgp(text) {
             return Err(left_alone(
                 what,
@@ -305,7 +302,11 @@ impl Disclaimer {
         let (new_text, where_) = match repr {
             Repr::Plain => {
                 let flowed = is_flowed(mail, id);
-                let block = plain::disclaimer_block(&self.render_plain(values), nl, flowed);
+                let rendered = self.render_plain(values);
+                if bytes_only && !rendered.is_ascii() {
+                    return Err(not_ascii(what, why, part));
+                }
+                let block = plain::disclaimer_block(&rendered, nl, flowed);
                 let where_ = match (self.placement, flowed) {
                     (Placement::Bottom, false) => "at the bottom",
                     (Placement::Bottom, true) => "at the bottom (format=flowed kept)",
@@ -318,10 +319,15 @@ impl Disclaimer {
                 )
             }
             Repr::Html => {
-                let block = nl_kind.normalize(&fit_html_to_charset(
-                    &self.render_html(values),
-                    part.charset.as_deref(),
-                ));
+                // Bytes that are not text in their charset take ASCII only: character
+                // references say the rest.
+                let charset = if bytes_only {
+                    Some("us-ascii")
+                } else {
+                    part.charset.as_deref()
+                };
+                let block =
+                    nl_kind.normalize(&fit_html_to_charset(&self.render_html(values), charset));
                 let insertion = match self.placement {
                     Placement::Bottom => html::bottom_insertion(text),
                     Placement::Top => html::top_insertion(text),
@@ -424,12 +430,12 @@ fn template_source(
 
 impl Stage for Disclaimer {
     fn run(&self, mail: &MimeTree<'_>, cx: &mut StageContext<'_>) -> StageReport {
-        if mail.root().fields.is_empty() {
-            // mail-parser found no header (a first line of blanks ends it for the parser,
-            // not for others), so what it calls the body holds the header: editing it
-            // would put text where no reader expects it.
+        if mail.header_is_ambiguous(0) {
+            // A first line of white space ends the header for some readers, not for
+            // others, so what one calls the body holds the other's header: editing it
+            // would put text where some reader does not expect it.
             return StageReport::unchanged(
-                "the message has no header fields the parser could read; left alone",
+                "readers disagree on where the header is (the first line starts with white space); left alone",
             );
         }
         let plain = last_body_part(mail, mail.text_body(), Repr::Plain);
@@ -606,21 +612,20 @@ fn protection_container(mail: &MimeTree<'_>, part: &Part) -> String {
     "a signed or encrypted part".to_string()
 }
 
-/// Whether the decoded text says what the part's bytes say. mail-parser decodes an
-/// unknown charset, or bytes invalid in the declared one, with U+FFFD: such text is
-/// lossy, unless the bytes really hold U+FFFD (then encoding the text gives them back).
-fn decodes_faithfully(
-    mail: &MimeTree<'_>,
-    part: &Part,
-    text: &str,
-    encoding: TransferEncoding,
-) -> bool {
-    if !text.contains('\u{FFFD}') {
-        return true;
-    }
-    let bytes = encoding.decode(mail.body_bytes(part.id));
-    let charset = part.charset.as_deref().unwrap_or("us-ascii");
-    text_edit::encode_in(charset, text).is_some_and(|b| b == bytes)
+/// Why a part whose bytes are not text in their charset gets no disclaimer that is not
+/// ASCII: its bytes are kept exactly, and only ASCII means the same in every such
+/// charset.
+fn not_ascii(what: &str, why: &str, part: &Part) -> PartOutcome {
+    let charset = part.charset.as_deref().unwrap_or("not declared");
+    left_alone(
+        what,
+        format!(
+            "does not decode in its charset ({charset}) and the disclaimer is not ASCII; left alone"
+        ),
+        format!(
+            "left alone ({why}): does not decode in its charset ({charset}), and the disclaimer is not ASCII"
+        ),
+    )
 }
 
 /// Whether a text is inline PGP (RFC 4880 cleartext signature or armored message):
@@ -1085,14 +1090,34 @@ mod tests {
     }
 
     #[test]
-    fn undecodable_text_is_left_alone() {
+    fn text_whose_bytes_do_not_decode_keeps_them_and_gets_an_ascii_disclaimer_as_bytes() {
+        // 8-bit text with no charset: the bytes stay exactly (quoted-printable now, as
+        // WorkMail wants 8-bit content encoded), the ASCII text is added, and no charset
+        // is guessed or declared.
         let raw = b"From: a@example.com\nContent-Type: text/plain\n\ncaf\xe9\n";
         let (out, r) = run(&text_only("Confidential."), raw);
+        assert!(r.changed, "{r:?}");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "From: a@example.com\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\ncaf=E9\n\nConfidential.\n"
+        );
+        // A disclaimer that is not ASCII would need a charset the part does not have.
+        let (out, r) = run(&text_only("Vertraulich \u{2013} bitte l\u{f6}schen."), raw);
         assert!(!r.changed);
         assert_eq!(out, raw);
         assert!(
-            r.decisions[0].contains("cannot be decoded without loss"),
+            r.decisions[0].contains("does not decode in its charset"),
             "{r:?}"
+        );
+        // Wrongly declared UTF-8 is the same case.
+        let raw = b"From: a@example.com\nContent-Type: text/plain; charset=utf-8\n\nna\xefve\n";
+        let (out, _) = run(&text_only("Confidential."), raw);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\nna=EFve\n"
+            ),
+            "{text}"
         );
     }
 

@@ -57,12 +57,17 @@
 //! names are the sender's data, and the notice in the message already carries them.
 
 pub mod notice;
+pub mod readings;
 
 use notice::{DEFAULT_NOTICE, NOTICE_PLACEHOLDERS, NOTICE_SUFFIX, Notice};
+use readings::Declared;
 
+use crate::actions::Action;
 use crate::edit::HeaderOp;
+use crate::event::Direction;
 use crate::mime_tree::{MimeTree, Part, PartId, PartKind};
-use crate::stage::{KeyError, Stage, StageContext, StageKeys, StageReport};
+use crate::stage::{FailClosed, KeyError, Stage, StageContext, StageKeys, StageReport};
+use crate::stages::verdict;
 use crate::template::Template;
 use crate::transfer::TransferEncoding;
 use std::fmt;
@@ -141,6 +146,8 @@ pub enum Reason {
         size: u64,
         max: u64,
     },
+    /// A uuencoded block in a text part carries a name with this extension.
+    Uuencoded(String),
     /// A base64-encoded attached message holds a part that would be stripped.
     Inside(Box<Reason>),
 }
@@ -153,6 +160,7 @@ impl fmt::Display for Reason {
             Reason::Size { size, max } => {
                 write!(f, "decoded size {size} bytes is over max_bytes {max}")
             }
+            Reason::Uuencoded(e) => write!(f, "uuencoded file with extension {e}"),
             Reason::Inside(r) => write!(f, "holds a part with {r}"),
         }
     }
@@ -167,10 +175,56 @@ enum Verdict {
     NoMatch,
     /// A notice from an earlier pass.
     Notice,
-    /// Matches, but must not be touched.
-    LeftAlone(Vec<Reason>, String),
+    /// Matches, but must not be touched. `fails_closed`: the match still reaches the
+    /// recipient although policy wanted it removed (inside a signature, uuencoded in
+    /// text), so `on_unstrippable` applies; false where the config chose to leave it
+    /// (`include_attached_messages = false`).
+    LeftAlone {
+        reasons: Vec<Reason>,
+        why: String,
+        fails_closed: bool,
+    },
     Strip(Vec<Reason>),
 }
+
+/// What happens to a message holding a match that cannot be removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUnstrippable {
+    Bounce,
+    Drop,
+    /// Move to junk (inbound); outbound mail is bounced instead.
+    Junk,
+    /// Deliver it with the match, and report.
+    Deliver,
+}
+
+impl OnUnstrippable {
+    fn parse(v: &str) -> Result<OnUnstrippable, KeyError> {
+        match v {
+            "bounce" => Ok(OnUnstrippable::Bounce),
+            "drop" => Ok(OnUnstrippable::Drop),
+            "junk" => Ok(OnUnstrippable::Junk),
+            "deliver" => Ok(OnUnstrippable::Deliver),
+            other => Err(KeyError::new(
+                "on_unstrippable",
+                format!("{other:?} is not one of bounce, drop, junk, deliver"),
+            )),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            OnUnstrippable::Bounce => "bounce",
+            OnUnstrippable::Drop => "drop",
+            OnUnstrippable::Junk => "junk",
+            OnUnstrippable::Deliver => "deliver",
+        }
+    }
+}
+
+/// The bounce text when `unstrippable_message` is not set.
+pub const DEFAULT_UNSTRIPPABLE_MESSAGE: &str =
+    "Message blocked: it carries an attachment that policy forbids and that could not be removed";
 
 #[derive(Debug, Clone)]
 pub struct StripAttachments {
@@ -179,11 +233,19 @@ pub struct StripAttachments {
     max_bytes: Option<u64>,
     notice: Template,
     include_attached_messages: bool,
+    on_unstrippable: OnUnstrippable,
+    unstrippable_message: Option<Template>,
+}
+
+/// A match that reaches the recipient although policy wanted it gone.
+struct Unstrippable {
+    part: Option<PartId>,
+    what: String,
 }
 
 impl StripAttachments {
-    /// A policy with the built-in notice and attached messages left alone. Errors name
-    /// the key as the config loader does.
+    /// A policy with the built-in notice, attached messages included, and a bounce for
+    /// what cannot be removed. Errors name the key as the config loader does.
     pub fn new(
         extensions: &[&str],
         content_types: &[&str],
@@ -210,7 +272,9 @@ impl StripAttachments {
             content_types,
             max_bytes,
             notice: notice_template(DEFAULT_NOTICE, "notice")?,
-            include_attached_messages: false,
+            include_attached_messages: true,
+            on_unstrippable: OnUnstrippable::Bounce,
+            unstrippable_message: None,
         })
     }
 
@@ -225,16 +289,31 @@ impl StripAttachments {
         self
     }
 
-    /// Every rule `part` matches.
-    fn reasons(&self, mail: &MimeTree<'_>, part: &Part) -> Vec<Reason> {
+    /// What a match that cannot be removed does to the message (default: bounce).
+    pub fn on_unstrippable(mut self, on: OnUnstrippable) -> StripAttachments {
+        self.on_unstrippable = on;
+        self
+    }
+
+    /// The bounce text for unstrippable matches, a one-line template.
+    pub fn with_unstrippable_message(mut self, text: &str) -> Result<StripAttachments, KeyError> {
+        self.unstrippable_message = Some(verdict::parse_bounce_template(
+            "unstrippable_message",
+            text,
+        )?);
+        Ok(self)
+    }
+
+    /// Every rule `part` matches, on every reading of its header.
+    fn reasons(&self, mail: &MimeTree<'_>, part: &Part, declared: &Declared) -> Vec<Reason> {
         let mut found = Vec::new();
-        if let Some(ext) = self.extension_of(part) {
+        if let Some(ext) = self.extension_in(&declared.names) {
             found.push(Reason::Extension(ext));
         }
         if let Some(g) = self
             .content_types
             .iter()
-            .find(|g| g.matches(&part.content_type))
+            .find(|g| declared.types.iter().any(|t| g.matches(t)))
         {
             found.push(Reason::ContentType(g.clone()));
         }
@@ -247,9 +326,9 @@ impl StripAttachments {
         found
     }
 
-    /// The first configured extension one of the part's names ends with.
-    fn extension_of(&self, part: &Part) -> Option<String> {
-        part.names.iter().find_map(|name| {
+    /// The first configured extension one of `names` ends with.
+    fn extension_in(&self, names: &[String]) -> Option<String> {
+        names.iter().find_map(|name| {
             let name = name
                 .trim_end_matches(|c: char| c == '.' || c.is_whitespace())
                 .to_lowercase();
@@ -265,57 +344,118 @@ impl StripAttachments {
     }
 
     fn verdict(&self, mail: &MimeTree<'_>, part: &Part, depth: usize) -> Verdict {
-        // Declared types decide, not what the parser made of malformed parts: a
-        // multipart without a usable boundary is still the message's structure, and
-        // every message/* (delivery-status, partial, …) is an attached message.
+        // Declared types decide, not what a reader made of malformed parts: a multipart
+        // without a usable boundary is still the message's structure, and every
+        // message/* (delivery-status, partial, …) is an attached message.
         let attached_message =
             matches!(part.kind, PartKind::Message(_)) || part.main_type() == "message";
-        if part.main_type() == "multipart"
-            || (!attached_message && (!part.is_leaf() || is_body_text(part)))
-        {
+        if part.main_type() == "multipart" {
             return Verdict::NotCandidate;
+        }
+        let declared = readings::declared(mail, part);
+        if !attached_message && (!part.is_leaf() || is_body_text(&declared)) {
+            // Body text is never stripped, but a uuencoded file inside it still reaches
+            // the reader (clients show it as an attachment).
+            return match self.uuencoded_reasons(mail, part) {
+                reasons if reasons.is_empty() => Verdict::NotCandidate,
+                reasons => self.left_alone_or_reported(
+                    part,
+                    reasons,
+                    "a uuencoded file inside body text cannot be removed from it".into(),
+                ),
+            };
         }
         if is_notice(mail, part) {
             return Verdict::Notice;
         }
-        let mut reasons = self.reasons(mail, part);
+        let mut reasons = self.reasons(mail, part, &declared);
+        reasons.extend(self.uuencoded_reasons(mail, part));
+        let mut too_deep = false;
         if reasons.is_empty()
             && self.include_attached_messages
             && part.kind == PartKind::Message(None)
-            && !part.protected
-            && depth < MAX_OPAQUE_DEPTH
         {
-            reasons.extend(self.opaque_message_reason(mail, part, depth));
+            if depth < MAX_OPAQUE_DEPTH {
+                reasons.extend(self.opaque_message_reason(mail, part, depth));
+            } else {
+                too_deep = true;
+            }
+        }
+        if too_deep {
+            return Verdict::LeftAlone {
+                reasons: Vec::new(),
+                why: format!(
+                    "encoded attached messages nest deeper than {MAX_OPAQUE_DEPTH}; what is inside cannot be checked"
+                ),
+                fails_closed: true,
+            };
         }
         if reasons.is_empty() {
             return Verdict::NoMatch;
         }
         if part.protected {
-            return Verdict::LeftAlone(reasons, protection_of(mail, part));
+            return Verdict::LeftAlone {
+                reasons,
+                why: protection_of(mail, part),
+                fails_closed: true,
+            };
         }
         if !self.include_attached_messages && part.in_attached_message {
-            return Verdict::LeftAlone(
+            return Verdict::LeftAlone {
                 reasons,
-                "inside an attached message (include_attached_messages = false)".into(),
-            );
+                why: "inside an attached message (include_attached_messages = false)".into(),
+                fails_closed: false,
+            };
         }
         if !self.include_attached_messages && attached_message {
-            return Verdict::LeftAlone(
+            return Verdict::LeftAlone {
                 reasons,
-                "an attached message (include_attached_messages = false)".into(),
-            );
+                why: "an attached message (include_attached_messages = false)".into(),
+                fails_closed: false,
+            };
         }
         if !part.is_message_root && !stands_after_a_boundary(mail, part) {
-            return Verdict::LeftAlone(
+            return Verdict::LeftAlone {
                 reasons,
-                "malformed MIME: the part does not start right after a boundary line, so replacing it could change the structure".into(),
-            );
+                why: "malformed MIME: the part does not start right after a boundary line, so replacing it could change the structure".into(),
+                fails_closed: true,
+            };
         }
         Verdict::Strip(reasons)
     }
 
+    /// A match that stays where it is: reported only inside an attached message the
+    /// config leaves alone, else failing closed.
+    fn left_alone_or_reported(&self, part: &Part, reasons: Vec<Reason>, why: String) -> Verdict {
+        if part.protected {
+            return Verdict::LeftAlone {
+                reasons,
+                why: "inside signed or encrypted content".into(),
+                fails_closed: true,
+            };
+        }
+        let chosen = !self.include_attached_messages && part.in_attached_message;
+        Verdict::LeftAlone {
+            reasons,
+            why,
+            fails_closed: !chosen,
+        }
+    }
+
+    /// Extensions of uuencoded files in a text part.
+    fn uuencoded_reasons(&self, mail: &MimeTree<'_>, part: &Part) -> Vec<Reason> {
+        if !matches!(part.kind, PartKind::Text | PartKind::Html) || self.extensions.is_empty() {
+            return Vec::new();
+        }
+        let names = readings::uuencoded_names(mail, part);
+        self.extension_in(&names)
+            .map(Reason::Uuencoded)
+            .into_iter()
+            .collect()
+    }
+
     /// For a base64-encoded attached message: the first reason any part inside it would
-    /// be stripped for.
+    /// be stripped for (or fail closed for).
     fn opaque_message_reason(
         &self,
         mail: &MimeTree<'_>,
@@ -330,6 +470,11 @@ impl StripAttachments {
             .iter()
             .find_map(|p| match self.verdict(&inner, p, depth + 1) {
                 Verdict::Strip(r) => r.into_iter().next(),
+                Verdict::LeftAlone {
+                    reasons,
+                    fails_closed: true,
+                    ..
+                } => reasons.into_iter().next(),
                 _ => None,
             })
             .map(|r| Reason::Inside(Box::new(r)))
@@ -383,19 +528,128 @@ impl StripAttachments {
             cx.edits.replace_part(part.id, notice.into_part(nl));
         }
     }
+
+    /// Matches that every other reading of `bytes` still finds: the alternative
+    /// structure readings the default scan says could differ, and a lenient parser's.
+    fn residual(&self, bytes: &[u8]) -> Vec<Unstrippable> {
+        let Ok(tree) = MimeTree::parse(bytes) else {
+            return Vec::new();
+        };
+        let mut found = Vec::new();
+        for reading in readings::alternatives_that_differ(&tree) {
+            let Ok(alt) = MimeTree::parse_as(bytes, reading) else {
+                continue;
+            };
+            for p in alt.parts() {
+                let hit = match self.verdict(&alt, p, 0) {
+                    Verdict::Strip(r) => Some(r),
+                    Verdict::LeftAlone {
+                        reasons,
+                        fails_closed: true,
+                        ..
+                    } => Some(reasons),
+                    _ => None,
+                };
+                if let Some(reasons) = hit {
+                    found.push(Unstrippable {
+                        part: None,
+                        what: format!(
+                            "with {}, part {} ({}) {}",
+                            readings::describe(&reading),
+                            p.id,
+                            p.content_type,
+                            join(&reasons)
+                        ),
+                    });
+                }
+            }
+        }
+        if !tree.findings().is_empty() {
+            found.extend(self.lenient_residual(bytes));
+        }
+        found
+    }
+
+    /// What mail-parser, a lenient reader, still shows as a match.
+    fn lenient_residual(&self, bytes: &[u8]) -> Vec<Unstrippable> {
+        let Some(parts) = readings::lenient_parts(bytes) else {
+            return Vec::new();
+        };
+        parts
+            .iter()
+            .filter(|p| self.include_attached_messages || !p.in_attached_message)
+            .filter(|p| !p.is_text_body)
+            .filter(|p| {
+                !(p.content_type == "text/plain"
+                    && p.names
+                        .iter()
+                        .all(|n| n.to_lowercase().ends_with(NOTICE_SUFFIX))
+                    && !p.names.is_empty())
+            })
+            .filter_map(|p| {
+                let mut reasons = Vec::new();
+                if let Some(e) = self.extension_in(&p.names) {
+                    reasons.push(Reason::Extension(e));
+                }
+                if !p.content_type.starts_with("multipart/")
+                    && let Some(g) = self
+                        .content_types
+                        .iter()
+                        .find(|g| g.matches(&p.content_type))
+                {
+                    reasons.push(Reason::ContentType(g.clone()));
+                }
+                if let Some(max) = self.max_bytes
+                    && p.size > max
+                {
+                    reasons.push(Reason::Size { size: p.size, max });
+                }
+                (!reasons.is_empty()).then(|| Unstrippable {
+                    part: None,
+                    what: format!(
+                        "as a lenient parser reads it, a {} part {}",
+                        p.content_type,
+                        join(&reasons)
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    /// The action for a match that stays, on this message's direction.
+    fn fail_closed_action(&self, mail: &MimeTree<'_>, cx: &StageContext<'_>) -> Option<Action> {
+        let bounce = || Action::Bounce {
+            message: verdict::render_bounce(
+                self.unstrippable_message.as_ref(),
+                DEFAULT_UNSTRIPPABLE_MESSAGE,
+                mail,
+                cx,
+            ),
+        };
+        match self.on_unstrippable {
+            OnUnstrippable::Deliver => None,
+            OnUnstrippable::Bounce => Some(bounce()),
+            OnUnstrippable::Drop => Some(Action::Drop),
+            OnUnstrippable::Junk if cx.envelope.direction == Direction::Outbound => Some(bounce()),
+            OnUnstrippable::Junk => Some(Action::MoveToJunk),
+        }
+    }
 }
 
 impl Stage for StripAttachments {
     fn run(&self, mail: &MimeTree<'_>, cx: &mut StageContext<'_>) -> StageReport {
         let mut stripped: Vec<PartId> = Vec::new();
+        let mut is_stripped = vec![false; mail.parts().len()];
         // (part, decision for the summary, note for the part's line in `explain`)
         let mut left_alone: Vec<(PartId, String, String)> = Vec::new();
         let mut stripped_notes: Vec<(PartId, String, String)> = Vec::new();
+        let mut unstrippable: Vec<Unstrippable> = Vec::new();
         let mut report = StageReport::default();
         let mut notices = 0;
         for part in mail.parts() {
-            if has_ancestor_in(mail, part.id, &stripped) {
+            if part.parent.is_some_and(|p| is_stripped[p]) {
                 // replaced with the attached message around it
+                is_stripped[part.id] = true;
                 report.note_part(part.id, "removed with the attached message around it", true);
                 continue;
             }
@@ -406,19 +660,42 @@ impl Stage for StripAttachments {
                     notices += 1;
                     report.note_part(part.id, "a notice from an earlier pass; kept", false);
                 }
-                Verdict::LeftAlone(reasons, why) => left_alone.push((
-                    part.id,
-                    format!(
-                        "left alone part {} ({}; {}): {why}",
+                Verdict::LeftAlone {
+                    reasons,
+                    why,
+                    fails_closed,
+                } => {
+                    let matches = if reasons.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {}", join(&reasons))
+                    };
+                    if fails_closed {
+                        unstrippable.push(Unstrippable {
+                            part: Some(part.id),
+                            what: format!("part {} ({}): {why}", part.id, part.content_type),
+                        });
+                    }
+                    left_alone.push((
                         part.id,
-                        part.content_type,
-                        join(&reasons)
-                    ),
-                    format!("left alone: {why} (matches {})", join(&reasons)),
-                )),
+                        format!(
+                            "left alone part {} ({}{matches}): {why}",
+                            part.id, part.content_type,
+                        ),
+                        format!(
+                            "left alone: {why}{}",
+                            if reasons.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" (matches {})", join(&reasons))
+                            }
+                        ),
+                    ))
+                }
                 Verdict::Strip(reasons) => {
                     self.strip(mail, part, cx);
                     stripped.push(part.id);
+                    is_stripped[part.id] = true;
                     stripped_notes.push((
                         part.id,
                         format!(
@@ -430,6 +707,28 @@ impl Stage for StripAttachments {
                         format!("stripped: {}", join(&reasons)),
                     ));
                 }
+            }
+        }
+        if let Some(f) = mail
+            .findings()
+            .iter()
+            .find(|f| f.kind == crate::structure::FindingKind::TooDeep)
+        {
+            unstrippable.push(Unstrippable {
+                part: Some(f.part),
+                what: format!("the structure cannot be read: {f}"),
+            });
+        }
+        // Whatever another reader would still find once the stripped parts are gone.
+        if stripped.is_empty() {
+            unstrippable.extend(self.residual(mail.raw()));
+        } else {
+            match cx.edits.apply(mail) {
+                Ok(out) => unstrippable.extend(self.residual(&out.to_vec())),
+                Err(e) => unstrippable.push(Unstrippable {
+                    part: None,
+                    what: format!("the stripped message cannot be built: {e}"),
+                }),
             }
         }
         for (notes, changed, what) in [
@@ -454,6 +753,42 @@ impl Stage for StripAttachments {
                 false,
             );
         }
+        let action = self.fail_closed_action(mail, cx);
+        if !unstrippable.is_empty() {
+            let first = &unstrippable[0];
+            let more = match unstrippable.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            let outcome = match &action {
+                Some(a) => format!(
+                    "{} (on_unstrippable = {})",
+                    a.type_name(),
+                    self.on_unstrippable.as_str()
+                ),
+                None => "delivered with it (on_unstrippable = deliver)".into(),
+            };
+            let decision = format!("cannot remove a match: {}{more}; {outcome}", first.what);
+            match first.part {
+                Some(id) => report.note_about_part(id, decision, "cannot be removed", false),
+                None => report.note(decision, false),
+            }
+            if let Some(a) = action.clone() {
+                cx.actions.set(a, cx.scope.clone());
+            }
+        } else if !stripped.is_empty()
+            && let Some(a) = action
+        {
+            cx.if_not_delivered.push(FailClosed {
+                action: a,
+                scope: cx.scope.clone(),
+                reason: format!(
+                    "{} stripped attachment(s) would reach the recipients if the rewrite is not delivered (on_unstrippable = {})",
+                    stripped.len(),
+                    self.on_unstrippable.as_str()
+                ),
+            });
+        }
         if report.decisions.is_empty() {
             report.note("no attachment matches the policy", false);
         }
@@ -468,11 +803,29 @@ pub fn build(keys: &mut StageKeys) -> Result<Box<dyn Stage>, KeyError> {
     let max_bytes = keys.opt_u64("max_bytes")?;
     let notice = keys.opt_string("notice")?;
     let notice_file = keys.opt_path("notice_file")?;
-    let include = keys.bool_or("include_attached_messages", false)?;
+    let include = keys.bool_or("include_attached_messages", true)?;
+    let on_unstrippable = match keys.opt_string("on_unstrippable")? {
+        Some(v) => OnUnstrippable::parse(&v)?,
+        None => OnUnstrippable::Bounce,
+    };
+    let unstrippable_message = keys.opt_string("unstrippable_message")?;
     let ext: Vec<&str> = extensions.iter().map(String::as_str).collect();
     let types: Vec<&str> = content_types.iter().map(String::as_str).collect();
-    let mut stage =
-        StripAttachments::new(&ext, &types, max_bytes)?.include_attached_messages(include);
+    let mut stage = StripAttachments::new(&ext, &types, max_bytes)?
+        .include_attached_messages(include)
+        .on_unstrippable(on_unstrippable);
+    if let Some(text) = unstrippable_message {
+        if on_unstrippable != OnUnstrippable::Bounce && on_unstrippable != OnUnstrippable::Junk {
+            return Err(KeyError::new(
+                "unstrippable_message",
+                format!(
+                    "is the bounce text; on_unstrippable = {} never bounces",
+                    on_unstrippable.as_str()
+                ),
+            ));
+        }
+        stage = stage.with_unstrippable_message(&text)?;
+    }
     match (notice, notice_file) {
         (Some(_), Some(_)) => {
             return Err(KeyError::new(
@@ -523,15 +876,19 @@ fn normalize_extension(entry: &str) -> Result<String, String> {
     Ok(e)
 }
 
-/// Text or HTML that reads as the message's body: text/plain or text/html without a name
-/// and not marked as an attachment, wherever it stands. Judged on declared headers, not
+/// Text or HTML that reads as the message's body on every reading of its header:
+/// text/plain or text/html without a name and not marked as an attachment, wherever it
+/// stands. Judged on declared headers, not
 /// the parser's RFC 8621 lists, which leave out body parts of malformed mail (an html
 /// part after a missing boundary, one the parser could not decode); stripping body text
 /// is never what a policy means.
-fn is_body_text(part: &Part) -> bool {
-    matches!(part.content_type.as_str(), "text/plain" | "text/html")
-        && part.names.is_empty()
-        && part.disposition.as_deref() != Some("attachment")
+fn is_body_text(declared: &Declared) -> bool {
+    declared
+        .types
+        .iter()
+        .all(|t| matches!(t.as_str(), "text/plain" | "text/html"))
+        && declared.names.is_empty()
+        && !declared.attachment
 }
 
 /// Whether a part inside a multipart starts where a well-formed one does: at the start
@@ -579,17 +936,6 @@ fn protection_of(mail: &MimeTree<'_>, part: &Part) -> String {
     "inside signed or encrypted content".into()
 }
 
-fn has_ancestor_in(mail: &MimeTree<'_>, id: PartId, set: &[PartId]) -> bool {
-    let mut cur = mail.part(id).parent;
-    while let Some(p) = cur {
-        if set.contains(&p) {
-            return true;
-        }
-        cur = mail.part(p).parent;
-    }
-    false
-}
-
 fn join(reasons: &[Reason]) -> String {
     reasons
         .iter()
@@ -606,11 +952,18 @@ mod tests {
     use crate::transfer;
 
     fn run(stage: &StripAttachments, raw: &[u8]) -> (Vec<u8>, StageReport) {
+        let (out, report, _) = run_with_actions(stage, raw);
+        (out, report)
+    }
+
+    /// The output, the report, and the delivery response the stage decided.
+    fn run_with_actions(stage: &StripAttachments, raw: &[u8]) -> (Vec<u8>, StageReport, String) {
         let tree = MimeTree::parse(raw).unwrap();
         let env = Envelope::default();
         let mut cx = StageContext::new(&env);
         let report = stage.run(&tree, &mut cx);
-        (cx.edits.apply(&tree).unwrap().to_vec(), report)
+        let response = serde_json::to_string(&cx.actions.to_response()).unwrap();
+        (cx.edits.apply(&tree).unwrap().to_vec(), report, response)
     }
 
     fn exe() -> StripAttachments {
@@ -647,6 +1000,7 @@ mod tests {
                     "left alone: inside multipart/signed (matches extension exe)",
                     false
                 ),
+                (5, "cannot be removed", false),
             ]
         );
         assert!(r.parts.iter().all(|n| !n.note.contains("setup")));
@@ -655,7 +1009,8 @@ mod tests {
             Vec::<&str>::new(),
             "every decision is about a part: {r:?}"
         );
-        assert_eq!(r.decisions.len(), 2);
+        // stripped, left alone, and the fail-closed decision about the signed match
+        assert_eq!(r.decisions.len(), 3);
     }
 
     #[test]
@@ -788,23 +1143,34 @@ mod tests {
     }
 
     #[test]
-    fn signed_parts_are_reported_and_left_alone() {
+    fn signed_parts_are_left_alone_and_the_message_bounces_unless_deliver_is_chosen() {
         let raw = b"From: a@example.com\nContent-Type: multipart/signed; boundary=S; protocol=\"application/pkcs7-signature\"\n\n--S\nContent-Type: multipart/mixed; boundary=M\n\n--M\nContent-Type: text/plain\n\nt\n--M\nContent-Type: application/octet-stream; name=\"a.exe\"\n\nAAAA\n--M--\n--S\nContent-Type: application/pkcs7-signature; name=smime.p7s\n\nAAAA\n--S--\n";
-        let (out, r) = run(&exe(), raw);
+        let (out, r, response) = run_with_actions(&exe(), raw);
         assert!(!r.changed);
         assert_eq!(out, raw);
         assert_eq!(
             r.decisions,
             [
-                "left alone part 3 (application/octet-stream; extension exe): inside multipart/signed"
+                "left alone part 3 (application/octet-stream; extension exe): inside multipart/signed",
+                "cannot remove a match: part 3 (application/octet-stream): inside multipart/signed; BOUNCE (on_unstrippable = bounce)"
             ]
         );
+        assert!(response.contains("BOUNCE"), "{response}");
+        assert!(
+            response.contains(DEFAULT_UNSTRIPPABLE_MESSAGE),
+            "{response}"
+        );
+        let deliver = exe().on_unstrippable(OnUnstrippable::Deliver);
+        let (out, r, response) = run_with_actions(&deliver, raw);
+        assert_eq!(out, raw);
+        assert!(r.decisions[1].ends_with("delivered with it (on_unstrippable = deliver)"));
+        assert!(!response.contains("BOUNCE"), "{response}");
     }
 
     #[test]
-    fn attached_messages_are_left_alone_unless_included() {
+    fn attached_messages_are_stripped_inside_unless_excluded() {
         let raw = b"From: a@example.com\nContent-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/plain\n\nsee below\n--B\nContent-Type: message/rfc822\n\nFrom: b@example.com\nSubject: fwd\nContent-Type: multipart/mixed; boundary=C\n\n--C\nContent-Type: text/plain\n\ninner\n--C\nContent-Type: application/octet-stream; name=\"b.exe\"\n\nAAAA\n--C--\n--B--\n";
-        let (out, r) = run(&exe(), raw);
+        let (out, r, response) = run_with_actions(&exe().include_attached_messages(false), raw);
         assert_eq!(out, raw);
         assert_eq!(
             r.decisions,
@@ -812,7 +1178,11 @@ mod tests {
                 "left alone part 5 (application/octet-stream; extension exe): inside an attached message (include_attached_messages = false)"
             ]
         );
-        let s = exe().include_attached_messages(true);
+        assert!(
+            !response.contains("BOUNCE"),
+            "a chosen exclusion is reported, not bounced"
+        );
+        let s = exe();
         let (out, r) = run(&s, raw);
         assert_eq!(
             r.decisions,
@@ -829,7 +1199,9 @@ mod tests {
     #[test]
     fn an_attached_message_that_matches_itself_is_replaced_whole_only_when_included() {
         let raw = b"From: a@example.com\nContent-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/plain\n\nsee below\n--B\nContent-Type: message/rfc822; name=\"old.eml\"\n\nFrom: b@example.com\nSubject: fwd\n\ninner\n--B--\n";
-        let s = StripAttachments::new(&["eml"], &[], None).unwrap();
+        let s = StripAttachments::new(&["eml"], &[], None)
+            .unwrap()
+            .include_attached_messages(false);
         let (_, r) = run(&s, raw);
         assert_eq!(
             r.decisions,
@@ -859,8 +1231,8 @@ mod tests {
             b"--B--\n",
         ]
         .concat();
-        assert!(!run(&exe(), &raw).1.changed);
-        let (_, r) = run(&exe().include_attached_messages(true), &raw);
+        assert!(!run(&exe().include_attached_messages(false), &raw).1.changed);
+        let (_, r) = run(&exe(), &raw);
         assert_eq!(
             r.decisions,
             ["stripped part 2 (message/rfc822): holds a part with extension exe"]
@@ -960,14 +1332,17 @@ mod tests {
     }
 
     #[test]
-    fn a_part_the_parser_found_in_a_close_delimiter_or_epilogue_is_left_alone() {
+    fn a_part_a_lenient_parser_finds_in_an_epilogue_fails_closed() {
+        // Clients read the epilogue as nothing; mail-parser reads a part there. The
+        // bytes cannot be replaced without inventing structure, so the message bounces.
         for raw in [
             b"From: a@example.com\nContent-Type: multipart/mixed; boundary=B\n\npreamble\n--B--\nContent-Type: application/octet-stream; name=a.exe\n\nAAAA\n".as_slice(),
             b"From: a@example.com\nContent-Type: multipart/mixed; boundary=B\n\n--B\n--B--\nContent-Type: application/octet-stream; name=a.exe\n\nAAAA\n",
         ] {
-            let (out, r) = run(&exe(), raw);
+            let (out, r, response) = run_with_actions(&exe(), raw);
             assert_eq!(out, raw);
-            assert!(r.decisions[0].contains("malformed MIME"), "{r:?}");
+            assert!(r.decisions[0].contains("cannot remove a match"), "{r:?}");
+            assert!(response.contains("BOUNCE"), "{response}");
         }
     }
 
@@ -985,7 +1360,9 @@ mod tests {
     #[test]
     fn every_message_type_counts_as_an_attached_message() {
         let raw = b"From: a@example.com\nContent-Type: multipart/report; boundary=R\n\n--R\nContent-Type: text/plain\n\nbounced\n--R\nContent-Type: message/delivery-status\n\nStatus: 5.0.0\n--R--\n";
-        let s = StripAttachments::new(&[], &["message/*"], None).unwrap();
+        let s = StripAttachments::new(&[], &["message/*"], None)
+            .unwrap()
+            .include_attached_messages(false);
         let (_, r) = run(&s, raw);
         assert!(!r.changed);
         assert!(r.decisions[0].contains("an attached message"), "{r:?}");

@@ -118,41 +118,57 @@ impl Verdict {
     }
 
     fn bounce_message(&self, mail: &MimeTree<'_>, cx: &StageContext<'_>) -> String {
-        let Some(template) = &self.message else {
-            return DEFAULT_BOUNCE_MESSAGE.to_string();
-        };
-        let env = cx.envelope;
-        let recipients = match &cx.scope {
-            Scope::All => env.recipients.join(", "),
-            Scope::Recipients(r) => r.join(", "),
-        };
-        let subject = header_values(mail, &cx.edits, "Subject")
-            .into_iter()
-            .next()
-            .or_else(|| env.subject.clone())
-            .unwrap_or_default();
-        let values = BTreeMap::from([
-            ("sender", env.mail_from.clone().unwrap_or_default()),
-            ("recipients", recipients),
-            ("subject", subject),
-            ("direction", env.direction.as_str().to_string()),
-            (
-                "date",
-                mail.field_value(0, "Date").unwrap_or_default().to_string(),
-            ),
-        ]);
-        let rendered = one_line(&template.render(&values, Escape::None));
-        if rendered.is_empty() {
-            DEFAULT_BOUNCE_MESSAGE.to_string()
-        } else {
-            rendered
-        }
+        render_bounce(self.message.as_ref(), DEFAULT_BOUNCE_MESSAGE, mail, cx)
+    }
+}
+
+/// A bounce text from its template (the default when there is none or it renders
+/// empty), on one line, with the placeholders of [`PLACEHOLDERS`].
+pub(crate) fn render_bounce(
+    template: Option<&Template>,
+    default: &str,
+    mail: &MimeTree<'_>,
+    cx: &StageContext<'_>,
+) -> String {
+    let Some(template) = template else {
+        return default.to_string();
+    };
+    let env = cx.envelope;
+    let recipients = match &cx.scope {
+        Scope::All => env.recipients.join(", "),
+        Scope::Recipients(r) => r.join(", "),
+    };
+    let subject = header_values(mail, &cx.edits, "Subject")
+        .into_iter()
+        .next()
+        .or_else(|| env.subject.clone())
+        .unwrap_or_default();
+    let values = BTreeMap::from([
+        ("sender", env.mail_from.clone().unwrap_or_default()),
+        ("recipients", recipients),
+        ("subject", subject),
+        ("direction", env.direction.as_str().to_string()),
+        (
+            "date",
+            mail.field_value(0, "Date").unwrap_or_default().to_string(),
+        ),
+    ]);
+    let rendered = one_line(&template.render(&values, Escape::None));
+    if rendered.is_empty() {
+        default.to_string()
+    } else {
+        rendered
     }
 }
 
 /// Parses a bounce template and refuses what could never be a good bounce line.
 fn check_message(text: &str) -> Result<Template, KeyError> {
-    let err = |p: String| KeyError::new("message", p);
+    parse_bounce_template("message", text)
+}
+
+/// [`check_message`] for any key that holds a bounce text.
+pub(crate) fn parse_bounce_template(key: &str, text: &str) -> Result<Template, KeyError> {
+    let err = |p: String| KeyError::new(key, p);
     if text.trim().is_empty() {
         return Err(err(
             "is empty; leave the key out for the default text".into()

@@ -1,0 +1,235 @@
+//! Every way a reader could take a part's name and type, and the other readings of a
+//! whole message's structure: what `strip_attachments` must check so that a sender who
+//! writes a header two ways, or bytes that two readers split differently, cannot get a
+//! forbidden file past it.
+
+use crate::mime_tree::{MimeTree, Part};
+use crate::params::{self, MediaValue};
+use crate::structure::{self, FindingKind, Reading};
+use crate::transfer::TransferEncoding;
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+
+/// What one part declares, on every reading of its header.
+#[derive(Debug, Default)]
+pub struct Declared {
+    /// Every file name: from every Content-Type `name` and Content-Disposition
+    /// `filename` (all duplicates of both fields), decoded and not, with the variants
+    /// file systems and C strings make of them.
+    pub names: Vec<String>,
+    /// Every media type: the one that counts, and that of every other Content-Type.
+    pub types: Vec<String>,
+    /// Some Content-Disposition field says `attachment`.
+    pub attachment: bool,
+}
+
+/// Reads every Content-Type and Content-Disposition field of `part`.
+pub fn declared(mail: &MimeTree<'_>, part: &Part) -> Declared {
+    let raw = mail.raw();
+    let mut d = Declared {
+        types: vec![part.content_type.clone()],
+        ..Declared::default()
+    };
+    for name in &part.names {
+        for v in params::file_system_variants(name) {
+            push(&mut d.names, v);
+        }
+    }
+    for f in &part.fields {
+        let is_type = f.name.eq_ignore_ascii_case("content-type");
+        let is_disposition = f.name.eq_ignore_ascii_case("content-disposition");
+        if !is_type && !is_disposition {
+            continue;
+        }
+        for n in params::name_readings(&structure::raw_field_value(raw, f)) {
+            push(&mut d.names, n);
+        }
+        let value = MediaValue::parse(&structure::field_value(raw, f));
+        if is_type {
+            let t = match value.media_type() {
+                Some((main, sub)) => format!("{main}/{sub}"),
+                None => "text/plain".to_string(),
+            };
+            push(&mut d.types, t);
+        } else if value.token == "attachment" {
+            d.attachment = true;
+        }
+    }
+    d
+}
+
+fn push(list: &mut Vec<String>, s: String) {
+    if !s.is_empty() && !list.contains(&s) {
+        list.push(s);
+    }
+}
+
+/// Names of uuencoded (`begin 644 name`) and `begin-base64` blocks in a text part: mail
+/// clients such as Outlook and Thunderbird show them as attachments.
+pub fn uuencoded_names(mail: &MimeTree<'_>, part: &Part) -> Vec<String> {
+    let Some(encoding) = TransferEncoding::parse(part.transfer_encoding.as_deref()) else {
+        return Vec::new();
+    };
+    let body = mail.body_bytes(part.id);
+    if memchr::memmem::find(body, b"begin").is_none() {
+        return Vec::new();
+    }
+    let decoded = match encoding {
+        TransferEncoding::Identity => std::borrow::Cow::Borrowed(body),
+        e => std::borrow::Cow::Owned(e.decode(body)),
+    };
+    let mut names = Vec::new();
+    for line in decoded.split(|&b| b == b'\n' || b == b'\r') {
+        let rest = line
+            .strip_prefix(b"begin-base64 ")
+            .or_else(|| line.strip_prefix(b"begin "));
+        let Some(rest) = rest else { continue };
+        let text: String = rest.iter().map(|&b| b as char).collect();
+        let Some((mode, name)) = text.trim_start().split_once([' ', '\t']) else {
+            continue;
+        };
+        if (3..=4).contains(&mode.len()) && mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            for v in params::file_system_variants(name.trim()) {
+                push(&mut names, v);
+            }
+        }
+    }
+    names
+}
+
+/// The alternative readings whose trees can differ from the default one for this
+/// message, judged by what the default scan found.
+pub fn alternatives_that_differ(mail: &MimeTree<'_>) -> Vec<Reading> {
+    let has = |pred: &dyn Fn(&FindingKind) -> bool| mail.findings().iter().any(|f| pred(&f.kind));
+    Reading::ALTERNATIVES
+        .into_iter()
+        .filter(|r| {
+            if r.bare_cr_ends_lines {
+                has(&|k| *k == FindingKind::BareCr)
+            } else if r.last_field_wins {
+                has(&|k| {
+                    matches!(k, FindingKind::DuplicateField(n)
+                        if n.eq_ignore_ascii_case("content-type")
+                            || n.eq_ignore_ascii_case("content-transfer-encoding"))
+                })
+            } else {
+                has(&|k| matches!(k, FindingKind::BoundaryInBody | FindingKind::BoundaryPrefix))
+            }
+        })
+        .collect()
+}
+
+/// How a reading is named in reports.
+pub fn describe(r: &Reading) -> &'static str {
+    if r.bare_cr_ends_lines {
+        "a bare CR read as a line end"
+    } else if r.last_field_wins {
+        "the last of the duplicated fields read"
+    } else if r.boundary_prefix {
+        "a boundary matched as a line's prefix"
+    } else {
+        "the RFC reading"
+    }
+}
+
+/// Most parts the lenient parser's reading is checked for: beyond this, its cost grows
+/// faster than the message (and the message is over the attachment limit anyway).
+pub const LENIENT_PARTS_MAX: usize = 1000;
+
+/// One attachment as a lenient parser (mail-parser, which many Rust mail tools use)
+/// reads it: its names, type and decoded size.
+pub struct LenientPart {
+    pub names: Vec<String>,
+    pub content_type: String,
+    pub size: u64,
+    pub in_attached_message: bool,
+    pub is_text_body: bool,
+}
+
+/// The parts mail-parser finds in `raw`, descending into attached messages (it decodes
+/// base64 ones); `None` when it cannot read the message or finds too many parts.
+pub fn lenient_parts(raw: &[u8]) -> Option<Vec<LenientPart>> {
+    let message = std::panic::catch_unwind(|| MessageParser::default().parse(raw)).ok()??;
+    let mut out = Vec::new();
+    let mut stack: Vec<(mail_parser::Message<'_>, bool, usize)> = vec![(message, false, 0)];
+    while let Some((msg, nested, depth)) = stack.pop() {
+        if msg.parts.len() > LENIENT_PARTS_MAX || out.len() > LENIENT_PARTS_MAX {
+            return None;
+        }
+        for (i, part) in msg.parts.iter().enumerate() {
+            let mut names = Vec::new();
+            let found = [
+                part.attachment_name(),
+                part.content_disposition()
+                    .and_then(|d| d.attribute("filename")),
+                part.content_type().and_then(|c| c.attribute("name")),
+            ];
+            for n in found.into_iter().flatten() {
+                for v in params::file_system_variants(n) {
+                    push(&mut names, v);
+                }
+            }
+            let content_type = part
+                .content_type()
+                .map(|ct| match &ct.c_subtype {
+                    Some(s) => format!("{}/{}", ct.c_type, s).to_ascii_lowercase(),
+                    None => ct.c_type.to_ascii_lowercase(),
+                })
+                .unwrap_or_else(|| "text/plain".into());
+            let size = match &part.body {
+                PartType::Text(t) | PartType::Html(t) => t.len(),
+                PartType::Binary(b) | PartType::InlineBinary(b) => b.len(),
+                _ => 0,
+            } as u64;
+            let is_text_body = (msg.text_body.contains(&(i as u32))
+                || msg.html_body.contains(&(i as u32)))
+                && names.is_empty();
+            let is_container =
+                matches!(part.body, PartType::Multipart(_)) || i == 0 && msg.parts.len() > 1;
+            if !is_container {
+                out.push(LenientPart {
+                    names,
+                    content_type,
+                    size,
+                    in_attached_message: nested,
+                    is_text_body,
+                });
+            }
+            if let PartType::Message(inner) = &part.body
+                && depth < 3
+            {
+                stack.push((inner.clone(), true, depth + 1));
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(raw: &[u8]) -> MimeTree<'_> {
+        MimeTree::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn duplicated_fields_give_every_name_and_type() {
+        let raw = b"Content-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/plain; name=a.txt\nContent-Type: application/x-msdownload; name=a.exe\nContent-Disposition: inline\nContent-Disposition: attachment; filename=b.scr\n\nMZ\n--B--\n";
+        let t = tree(raw);
+        let d = declared(&t, t.part(1));
+        assert!(d.names.contains(&"a.exe".to_string()), "{:?}", d.names);
+        assert!(d.names.contains(&"b.scr".to_string()));
+        assert!(d.types.contains(&"application/x-msdownload".to_string()));
+        assert!(d.attachment);
+    }
+
+    #[test]
+    fn uuencoded_blocks_in_text_are_found_by_name() {
+        let raw = b"Content-Type: text/plain\n\nhello\nbegin 644 evil.exe\nM5&AI<R!I<R!A\n`\nend\n";
+        let t = tree(raw);
+        assert_eq!(uuencoded_names(&t, t.part(0)), ["evil.exe"]);
+        let plain = b"Content-Type: text/plain\n\nbegin the meeting at 10\n";
+        let t = tree(plain);
+        assert!(uuencoded_names(&t, t.part(0)).is_empty());
+    }
+}
