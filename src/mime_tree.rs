@@ -76,6 +76,10 @@ pub struct Part {
     pub in_attached_message: bool,
     /// The part ran to the end of the message inside a multipart that never closed.
     pub cut_short: bool,
+    /// For a multipart: the text before its first delimiter, and after its close
+    /// delimiter. Readers ignore both; a filter looks there for hidden parts.
+    pub preamble: Range<usize>,
+    pub epilogue: Option<Range<usize>>,
 }
 
 impl Part {
@@ -455,6 +459,7 @@ fn describe_all(raw: &[u8], nodes: Vec<structure::Node>) -> Vec<Part> {
             NodeKind::Leaf if node.content_type.starts_with("text/") => PartKind::Text,
             NodeKind::Leaf => PartKind::Binary,
         };
+        let epilogue = node.epilogue();
         let disposition_field = node
             .field("content-disposition")
             .map(|f| structure::field_value(raw, f));
@@ -482,6 +487,8 @@ fn describe_all(raw: &[u8], nodes: Vec<structure::Node>) -> Vec<Part> {
             protected: false,
             in_attached_message,
             cut_short: node.cut_short,
+            preamble: node.preamble,
+            epilogue,
         };
         part.protected = parent_protected || part.is_protection_container();
         parts.push(part);

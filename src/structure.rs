@@ -37,11 +37,13 @@ const MAX_LINE: usize = 998;
 pub struct Reading {
     /// A CR on its own ends a line (Python splits lines on it; RFC 5322 does not).
     pub bare_cr_ends_lines: bool,
-    /// Of two Content-Type (or Content-Transfer-Encoding) fields, the last one counts
-    /// (some parsers overwrite as they go).
+    /// Of two Content-Type (or Content-Transfer-Encoding) fields, and of two boundary
+    /// parameters, the last one counts (some parsers overwrite as they go).
     pub last_field_wins: bool,
-    /// A line that starts with `--boundary` is a delimiter whatever follows it.
-    pub boundary_prefix: bool,
+    /// Boundaries matched loosely, as some clients do: a line that starts with
+    /// `--boundary` is a delimiter whatever follows it, case is ignored, and a
+    /// multipart without a boundary parameter takes the first `--` line of its body.
+    pub lenient_boundaries: bool,
 }
 
 impl Reading {
@@ -50,17 +52,17 @@ impl Reading {
         Reading {
             bare_cr_ends_lines: true,
             last_field_wins: false,
-            boundary_prefix: false,
+            lenient_boundaries: false,
         },
         Reading {
             bare_cr_ends_lines: false,
             last_field_wins: true,
-            boundary_prefix: false,
+            lenient_boundaries: false,
         },
         Reading {
             bare_cr_ends_lines: false,
             last_field_wins: false,
-            boundary_prefix: true,
+            lenient_boundaries: true,
         },
     ];
 }
@@ -111,9 +113,19 @@ pub struct Node {
     pub closed: bool,
     /// The part ended at the end of the message inside a multipart that never closed.
     pub cut_short: bool,
+    /// For a multipart: the text before its first delimiter line.
+    pub preamble: Range<usize>,
+    /// For a multipart: where the text after its close delimiter starts (it runs to
+    /// the end of the body).
+    pub epilogue_start: Option<usize>,
 }
 
 impl Node {
+    /// For a multipart: the text after its close delimiter.
+    pub fn epilogue(&self) -> Option<Range<usize>> {
+        self.epilogue_start.map(|s| s..self.body.end.max(s))
+    }
+
     /// The first field with this name.
     pub fn field(&self, name: &str) -> Option<&RawField> {
         self.fields
@@ -167,6 +179,11 @@ pub enum FindingKind {
     TextAfterClose,
     /// The message starts with a UTF-8 byte order mark.
     ByteOrderMark,
+    /// A delimiter line right after another: Python reads no part between them, other
+    /// readers an empty one (and after an open one, a close delimiter is skipped).
+    DoubledDelimiter,
+    /// A Content-Type whose value is not `type/subtype` (read as text/plain).
+    UnreadableType,
 }
 
 impl fmt::Display for Finding {
@@ -202,6 +219,13 @@ impl fmt::Display for Finding {
                 write!(f, "text after a close delimiter ({at})")
             }
             FindingKind::ByteOrderMark => write!(f, "starts with a byte order mark ({at})"),
+            FindingKind::DoubledDelimiter => write!(f, "two delimiter lines in a row ({at})"),
+            FindingKind::UnreadableType => {
+                write!(
+                    f,
+                    "Content-Type is not type/subtype, read as text/plain ({at})"
+                )
+            }
         }
     }
 }
@@ -226,6 +250,8 @@ impl FindingKind {
             FindingKind::TooDeep => "too-deep",
             FindingKind::TextAfterClose => "text-after-close",
             FindingKind::ByteOrderMark => "byte-order-mark",
+            FindingKind::DoubledDelimiter => "doubled-delimiter",
+            FindingKind::UnreadableType => "unreadable-type",
         }
     }
 }
@@ -342,15 +368,24 @@ impl Scanner<'_> {
     /// The open multipart this line delimits (innermost first), and whether it closes it.
     fn delimiter(&self, line: &[u8]) -> Option<(usize, bool)> {
         let after_dashes = &line[2..];
+        let lenient = self.reading.lenient_boundaries;
         for (k, open) in self.open.iter().enumerate().rev() {
-            let Some(rest) = after_dashes.strip_prefix(open.boundary.as_slice()) else {
+            let b = open.boundary.as_slice();
+            let starts = after_dashes.len() >= b.len()
+                && if lenient {
+                    after_dashes[..b.len()].eq_ignore_ascii_case(b)
+                } else {
+                    &after_dashes[..b.len()] == b
+                };
+            if !starts {
                 continue;
-            };
+            }
+            let rest = &after_dashes[b.len()..];
             let (close, pad) = match rest.strip_prefix(b"--") {
                 Some(p) => (true, p),
                 None => (false, rest),
             };
-            if self.reading.boundary_prefix || pad.iter().all(|&b| b == b' ' || b == b'\t') {
+            if lenient || pad.iter().all(|&b| b == b' ' || b == b'\t') {
                 return Some((k, close));
             }
         }
@@ -387,6 +422,8 @@ impl Scanner<'_> {
             is_message_root: root,
             closed: false,
             cut_short: false,
+            preamble: start..start,
+            epilogue_start: None,
         });
         if let Some(p) = parent {
             match &mut self.nodes[p].kind {
@@ -515,6 +552,13 @@ impl Scanner<'_> {
         let in_digest = self.nodes[node]
             .parent
             .is_some_and(|p| self.nodes[p].content_type == "multipart/digest");
+        if ct.is_some() && media.media_type().is_none() {
+            self.findings.push(Finding {
+                part: node,
+                offset: self.nodes[node].header.start,
+                kind: FindingKind::UnreadableType,
+            });
+        }
         let n = &mut self.nodes[node];
         n.header.end = header_end;
         n.header_end = how;
@@ -553,7 +597,15 @@ impl Scanner<'_> {
         frame.phase = Phase::Body;
         if n.content_type.starts_with("multipart/") {
             let boundaries: Vec<&str> = n.media.params_named("boundary").collect();
-            let boundary = boundaries.first().map(|b| b.trim_end().to_string());
+            let chosen = if self.reading.last_field_wins {
+                boundaries.last()
+            } else {
+                boundaries.first()
+            };
+            let mut boundary = chosen.map(|b| b.trim_end().to_string());
+            if boundary.as_deref().is_none_or(str::is_empty) && self.reading.lenient_boundaries {
+                boundary = guess_boundary(&self.raw[body_start..]);
+            }
             if boundaries.len() > 1 && boundaries.iter().any(|b| *b != boundaries[0]) {
                 self.findings.push(Finding {
                     part: node,
@@ -646,6 +698,27 @@ impl Scanner<'_> {
 
     fn on_delimiter(&mut self, k: usize, close: bool, line_start: usize, line_end: usize) {
         let multipart = self.open[k].node;
+        // Right after an open delimiter of the same multipart, Python takes any further
+        // delimiter line (a close one too) for a doubled boundary: the part starts
+        // after it.
+        if k + 1 == self.open.len()
+            && let Some(frame) = self.frames.last()
+            && matches!(frame.phase, Phase::Header { field: None })
+            && frame.node != multipart
+            && self.nodes[frame.node].parent == Some(multipart)
+            && self.nodes[frame.node].header.start == line_start
+            && self.nodes[frame.node].fields.is_empty()
+        {
+            let child = frame.node;
+            self.nodes[child].header = line_end..line_end;
+            self.nodes[child].body = line_end..line_end;
+            self.findings.push(Finding {
+                part: child,
+                offset: line_start,
+                kind: FindingKind::DoubledDelimiter,
+            });
+            return;
+        }
         let end = line_start - self.break_before(line_start);
         // Everything open inside the multipart ends before this line.
         while let Some(frame) = self.frames.last() {
@@ -659,11 +732,16 @@ impl Scanner<'_> {
             let inner = self.open.pop().expect("checked");
             self.unclosed(inner);
         }
+        if self.open[k].delimiters == 0 {
+            let start = self.nodes[multipart].body.start;
+            self.nodes[multipart].preamble = start..end.max(start);
+        }
         self.open[k].delimiters += 1;
         if close {
             let done = self.open.pop().expect("k is the top");
             self.check_body_for_boundary(&done, line_end);
             self.nodes[multipart].closed = true;
+            self.nodes[multipart].epilogue_start = Some(line_end);
         } else {
             let depth = self.nodes[multipart].depth + 1;
             self.begin_node(line_end, Some(multipart), depth, false);
@@ -738,6 +816,16 @@ impl Scanner<'_> {
     }
 }
 
+/// The boundary a lenient reader guesses for a multipart that declares none: the first
+/// line of the body that starts with `--`.
+fn guess_boundary(body: &[u8]) -> Option<String> {
+    body.split(|&b| b == b'\n')
+        .take(1000)
+        .find_map(|l| l.strip_prefix(b"--"))
+        .map(|b| String::from_utf8_lossy(b).trim_end().to_string())
+        .filter(|b| !b.is_empty())
+}
+
 /// The field name of a header line, if it is a field line: printable ASCII other than
 /// the colon, then the colon.
 fn field_name(line: &[u8]) -> Option<String> {
@@ -801,7 +889,7 @@ mod tests {
         let prefix = scan(
             raw,
             Reading {
-                boundary_prefix: true,
+                lenient_boundaries: true,
                 ..Reading::default()
             },
         );

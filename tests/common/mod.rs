@@ -3,6 +3,7 @@
 
 pub mod moto;
 pub mod runtime_api;
+pub mod tricks;
 
 use std::path::{Path, PathBuf};
 

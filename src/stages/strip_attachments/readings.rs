@@ -110,9 +110,11 @@ pub fn alternatives_that_differ(mail: &MimeTree<'_>) -> Vec<Reading> {
                     matches!(k, FindingKind::DuplicateField(n)
                         if n.eq_ignore_ascii_case("content-type")
                             || n.eq_ignore_ascii_case("content-transfer-encoding"))
+                        || *k == FindingKind::ConflictingBoundary
                 })
             } else {
-                has(&|k| matches!(k, FindingKind::BoundaryInBody | FindingKind::BoundaryPrefix))
+                // Loose boundary matching can differ wherever there is a multipart.
+                mail.parts().iter().any(|p| p.main_type() == "multipart")
             }
         })
         .collect()
@@ -124,8 +126,8 @@ pub fn describe(r: &Reading) -> &'static str {
         "a bare CR read as a line end"
     } else if r.last_field_wins {
         "the last of the duplicated fields read"
-    } else if r.boundary_prefix {
-        "a boundary matched as a line's prefix"
+    } else if r.lenient_boundaries {
+        "boundaries matched loosely (as a prefix, in any case, or guessed)"
     } else {
         "the RFC reading"
     }
