@@ -258,7 +258,21 @@ fn missing_header_end(
     nl: Newline,
 ) -> Vec<u8> {
     let before = &raw[..body_start.min(raw.len())];
-    if before.is_empty() || before.ends_with(b"\n\n") || before.ends_with(b"\n\r\n") {
+    if before.is_empty() {
+        // A message with no header section: new text at its start would read as header
+        // fields ("Note: ..."), so an empty header goes first, unless added fields
+        // (which bring their own empty line) stand there.
+        return if fields_added_here {
+            Vec::new()
+        } else {
+            nl.as_bytes().to_vec()
+        };
+    }
+    if before == b"\n"
+        || before == b"\r\n"
+        || before.ends_with(b"\n\n")
+        || before.ends_with(b"\n\r\n")
+    {
         return Vec::new();
     }
     if fields_added_here || before.ends_with(b"\n") {

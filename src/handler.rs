@@ -181,10 +181,15 @@ where
     // When the rewrite does not reach the recipients after all, a security stage whose
     // change is lost fails closed (see RunResult::fallback).
     let fallback = result.fallback.to_response();
-    let with_fallback = |delivery: Delivery| HandlerResult {
-        response: fallback.clone(),
-        delivery,
-        size,
+    let with_fallback = |delivery: Delivery| {
+        for why in &result.fail_closed {
+            tracing::warn!(reason = %why, "the rewrite is not delivered; failing closed");
+        }
+        HandlerResult {
+            response: fallback.clone(),
+            delivery,
+            size,
+        }
     };
     match &result.outcome {
         Outcome::Unchanged => {
@@ -196,6 +201,9 @@ where
             return Ok(with_actions(Delivery::Unchanged));
         }
         Outcome::KeptOriginal(why) => {
+            for f in &result.fail_closed {
+                tracing::warn!(reason = %f, "the rewrite is not delivered; failing closed");
+            }
             tracing::warn!(outcome = "kept original", reason = %why, total_ms = started.elapsed().as_millis() as u64, "done");
             return Ok(with_actions(Delivery::Original(why.clone())));
         }

@@ -76,6 +76,8 @@ pub struct Part {
     pub in_attached_message: bool,
     /// The part ran to the end of the message inside a multipart that never closed.
     pub cut_short: bool,
+    /// For a multipart: the boundary its delimiters use.
+    pub boundary: Option<Vec<u8>>,
     /// For a multipart: the text before its first delimiter, and after its close
     /// delimiter. Readers ignore both; a filter looks there for hidden parts.
     pub preamble: Range<usize>,
@@ -273,6 +275,20 @@ impl<'a> MimeTree<'a> {
     /// The text/html parts RFC 8621 section 4.1.4 counts as the body, in order.
     pub fn html_body(&self) -> &[PartId] {
         &self.html_body
+    }
+
+    /// The boundaries of the multiparts around a part, innermost first: a line of its
+    /// body that starts with `--` and one of these would end it.
+    pub fn enclosing_boundaries(&self, id: PartId) -> Vec<&[u8]> {
+        let mut out = Vec::new();
+        let mut cur = self.parts[id].parent;
+        while let Some(p) = cur {
+            if let Some(b) = &self.parts[p].boundary {
+                out.push(b.as_slice());
+            }
+            cur = self.parts[p].parent;
+        }
+        out
     }
 
     /// The bytes of a part's body as they stand in the message.
@@ -487,6 +503,7 @@ fn describe_all(raw: &[u8], nodes: Vec<structure::Node>) -> Vec<Part> {
             protected: false,
             in_attached_message,
             cut_short: node.cut_short,
+            boundary: node.boundary.take(),
             preamble: node.preamble,
             epilogue,
         };

@@ -77,6 +77,9 @@ pub struct RunResult<'a> {
     /// What readers could read two ways in the message (see
     /// [`crate::structure::Finding`]), in words.
     pub findings: Vec<String>,
+    /// Why security stages asked to fail closed if their change is not delivered
+    /// ([`crate::stage::FailClosed`]); `fallback` carries their actions.
+    pub fail_closed: Vec<String>,
     /// A stage set `stop`, so the stages after it did not run.
     pub stopped: bool,
     /// The parts whose header or body the delivered output changes (stages' edits and
@@ -107,6 +110,12 @@ impl RunResult<'_> {
         }
         if !self.findings.is_empty() {
             parts.push(format!("ambiguous: {}", self.findings.join("; ")));
+        }
+        if !self.is_changed() && !self.fail_closed.is_empty() {
+            parts.push(format!(
+                "failed closed, the rewrite not being delivered: {}",
+                self.fail_closed.join("; ")
+            ));
         }
         if !self.actions.entries().is_empty() {
             parts.push(format!("response: {}", self.actions.describe()));
@@ -197,6 +206,7 @@ pub(crate) fn run_stages<'a>(
         stopped: false,
         touched: Vec::new(),
         findings: Vec::new(),
+        fail_closed: Vec::new(),
     };
     if stages.is_empty() {
         return unchanged(Outcome::Unchanged);
@@ -275,6 +285,11 @@ pub(crate) fn run_stages<'a>(
         stopped,
         touched: Vec::new(),
         findings,
+        fail_closed: cx
+            .if_not_delivered
+            .iter()
+            .map(|f| f.reason.clone())
+            .collect(),
     };
     // The original goes on: the answer is the fallback, so a security stage whose
     // change is not delivered fails closed.

@@ -113,6 +113,8 @@ pub struct Node {
     pub closed: bool,
     /// The part ended at the end of the message inside a multipart that never closed.
     pub cut_short: bool,
+    /// For a multipart: the boundary its delimiters use.
+    pub boundary: Option<Vec<u8>>,
     /// For a multipart: the text before its first delimiter line.
     pub preamble: Range<usize>,
     /// For a multipart: where the text after its close delimiter starts (it runs to
@@ -184,6 +186,9 @@ pub enum FindingKind {
     DoubledDelimiter,
     /// A Content-Type whose value is not `type/subtype` (read as text/plain).
     UnreadableType,
+    /// A boundary that ends in white space, which RFC 2046 forbids: Python drops it,
+    /// other readers keep it, and they split the body differently.
+    BoundaryTrailingSpace,
 }
 
 impl fmt::Display for Finding {
@@ -226,6 +231,7 @@ impl fmt::Display for Finding {
                     "Content-Type is not type/subtype, read as text/plain ({at})"
                 )
             }
+            FindingKind::BoundaryTrailingSpace => write!(f, "boundary ends in white space ({at})"),
         }
     }
 }
@@ -252,6 +258,7 @@ impl FindingKind {
             FindingKind::ByteOrderMark => "byte-order-mark",
             FindingKind::DoubledDelimiter => "doubled-delimiter",
             FindingKind::UnreadableType => "unreadable-type",
+            FindingKind::BoundaryTrailingSpace => "boundary-trailing-space",
         }
     }
 }
@@ -422,6 +429,7 @@ impl Scanner<'_> {
             is_message_root: root,
             closed: false,
             cut_short: false,
+            boundary: None,
             preamble: start..start,
             epilogue_start: None,
         });
@@ -602,6 +610,13 @@ impl Scanner<'_> {
             } else {
                 boundaries.first()
             };
+            if chosen.is_some_and(|b| b.ends_with([' ', '\t'])) {
+                self.findings.push(Finding {
+                    part: node,
+                    offset: n.header.start,
+                    kind: FindingKind::BoundaryTrailingSpace,
+                });
+            }
             let mut boundary = chosen.map(|b| b.trim_end().to_string());
             if boundary.as_deref().is_none_or(str::is_empty) && self.reading.lenient_boundaries {
                 boundary = guess_boundary(&self.raw[body_start..]);
@@ -629,6 +644,7 @@ impl Scanner<'_> {
                         });
                     }
                     self.nodes[node].kind = NodeKind::Multipart(Vec::new());
+                    self.nodes[node].boundary = Some(b.clone());
                     self.open.push(Open {
                         node,
                         boundary: b,

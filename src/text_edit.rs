@@ -82,8 +82,14 @@ pub fn replace_text(
         },
     };
     let nl = Newline::at(tree.raw(), part.body.start, tree.newline_of(id));
-    let needs_encoding =
-        !bytes.is_ascii() || transfer::longest_line(&bytes) > MAX_PLAIN_LINE || bytes.contains(&0);
+    // A line that starts with `--` and an enclosing boundary (in any case, as loose
+    // readers match it) would end the part: such text goes quoted-printable, which
+    // writes `--` as `=2D-`.
+    let boundaries = tree.enclosing_boundaries(id);
+    let needs_encoding = !bytes.is_ascii()
+        || transfer::longest_line(&bytes) > MAX_PLAIN_LINE
+        || bytes.contains(&0)
+        || reads_as_delimiter(&bytes, &boundaries);
     let (mut body, cte, cte_changed) = match encoding {
         TransferEncoding::Base64 => (transfer::base64_encode_lines(&bytes, nl), "base64", false),
         TransferEncoding::QuotedPrintable => (
@@ -132,6 +138,18 @@ pub fn replace_text(
         charset,
         moved_to_utf8: moved,
         transfer_encoding: cte,
+    })
+}
+
+/// Whether a line of `text` starts with `--` and one of `boundaries`, in any case: a
+/// line that strict readers take for text and loose ones for a delimiter.
+pub fn reads_as_delimiter(text: &[u8], boundaries: &[&[u8]]) -> bool {
+    text.split(|&b| b == b'\n' || b == b'\r').any(|line| {
+        line.strip_prefix(b"--").is_some_and(|rest| {
+            boundaries
+                .iter()
+                .any(|b| rest.len() >= b.len() && rest[..b.len()].eq_ignore_ascii_case(b))
+        })
     })
 }
 

@@ -180,8 +180,9 @@ fn hex(b: Option<&u8>) -> Option<u8> {
 const QP_LINE: usize = 76;
 
 /// Quoted-printable for text: the input's line breaks (LF or CRLF) become hard breaks
-/// written as `nl`, lines are soft-broken before 76 characters, and a soft break never
-/// falls inside a UTF-8 sequence (the bytes of one character stay on one line, so
+/// written as `nl`, lines are soft-broken before 76 characters, `--` is written `=2D-`
+/// (so no line can read as a boundary delimiter), and a soft break never falls inside
+/// a UTF-8 sequence (the bytes of one character stay on one line, so
 /// clients that decode line by line do not show broken characters).
 pub fn qp_encode_text(text: &[u8], nl: Newline) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len() + text.len() / 8);
@@ -213,8 +214,12 @@ fn qp_encode_line(line: &[u8], nl: Newline, out: &mut Vec<u8>) {
         let len = utf8_sequence_len(&line[i..]);
         let last = i + len == line.len();
         let mut piece = Vec::with_capacity(len * 3);
+        // A '-' followed by another is written =2D: no output line, whatever the soft
+        // breaks, can then start with "--" and be read as a MIME delimiter.
+        let dash_pair = line[i] == b'-' && line.get(i + 1) == Some(&b'-');
         for &b in &line[i..i + len] {
-            let plain = (b == b' ' || b == b'\t') && !last || (33..=126).contains(&b) && b != b'=';
+            let plain = (b == b' ' || b == b'\t') && !last
+                || (33..=126).contains(&b) && b != b'=' && !dash_pair;
             if plain {
                 piece.push(b);
             } else {

@@ -144,6 +144,7 @@ fn run_corpus(flow: &str) {
     let mut stripped_in: Vec<String> = Vec::new();
     let mut left_alone_in: Vec<String> = Vec::new();
     let mut kept: Vec<String> = Vec::new();
+    let mut refused: Vec<String> = Vec::new();
     for (name, input) in messages {
         let env = Envelope::default();
         let Ok(first) = std::panic::catch_unwind(AssertUnwindSafe(|| pipeline.run(&input, &env)))
@@ -163,6 +164,18 @@ fn run_corpus(flow: &str) {
             Outcome::KeptOriginal(why) => kept.push(format!("{name}: {why}")),
             Outcome::Changed => changed += 1,
             Outcome::Unchanged => {}
+        }
+        let response = serde_json::to_string(&first.actions.to_response()).unwrap();
+        if response.contains("BOUNCE") {
+            refused.push(format!(
+                "{name}: {}",
+                decisions
+                    .iter()
+                    .filter(|d| d.starts_with("cannot remove"))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
         }
         let out = first.output.to_vec();
         let violations = rules::check(&out, Some(&input));
@@ -215,9 +228,10 @@ fn run_corpus(flow: &str) {
         }
     }
     println!(
-        "{} messages, {changed} changed, {parts_stripped} parts stripped, {} with matches left alone, {} kept as original",
+        "{} messages, {changed} changed, {parts_stripped} parts stripped, {} with matches left alone, {} refused, {} kept as original",
         total,
         left_alone_in.len(),
+        refused.len(),
         kept.len()
     );
     println!("\nstripped:");
@@ -226,6 +240,10 @@ fn run_corpus(flow: &str) {
     }
     println!("\nleft alone:");
     for s in &left_alone_in {
+        println!("  {s}");
+    }
+    println!("\nrefused (a match that cannot be removed, on_unstrippable = bounce):");
+    for s in &refused {
         println!("  {s}");
     }
     println!("\nkept original:");

@@ -259,6 +259,15 @@ impl Disclaimer {
                 format!("left alone ({why}): the parser could not decode its {cte} body"),
             ));
         }
+        if text_edit::reads_as_delimiter(mail.body_bytes(id), &mail.enclosing_boundaries(id)) {
+            return Err(left_alone(
+                what,
+                "holds a line that some readers take for a boundary delimiter; left alone".into(),
+                format!(
+                    "left alone ({why}): holds a line that some readers take for a boundary delimiter"
+                ),
+            ));
+        }
         let view = match mail.text_view(id) {
             Ok(v) => v,
             Err(e) => {

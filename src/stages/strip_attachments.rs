@@ -36,9 +36,8 @@
 //! epilogue of broken mail): replacing it would change the structure, so it is reported.
 //!
 //! The notice part (see [`notice`]): `text/plain; charset=utf-8`, 7bit when ASCII, else
-//! quoted-printable (base64 when a line would start with `--`, which a parser could take
-//! for a boundary),
-//! `Content-Disposition: attachment` with the name `<original name>.removed.txt`
+//! quoted-printable (whose encoder writes `--` as `=2D-`, so no line starts like a
+//! boundary delimiter), `Content-Disposition: attachment` with the name `<original name>.removed.txt`
 //! (`attachment.removed.txt` without one). As an attachment it never counts as body
 //! text under RFC 8621, so a disclaimer stage never writes into it and the whole pipeline
 //! stays idempotent; clients show it where the file was, under a name the recipient
@@ -660,6 +659,10 @@ impl StripAttachments {
                     && p.size > max
                 {
                     reasons.push(Reason::Size { size: p.size, max });
+                }
+                // An empty part carries nothing a type rule could be about.
+                if p.size == 0 && reasons.iter().all(|r| matches!(r, Reason::ContentType(_))) {
+                    reasons.clear();
                 }
                 (!reasons.is_empty()).then(|| Unstrippable {
                     part: None,
@@ -1372,7 +1375,8 @@ mod tests {
     }
 
     #[test]
-    fn a_template_whose_line_starts_with_two_dashes_is_sent_as_base64() {
+    fn a_template_whose_line_starts_with_two_dashes_is_sent_quoted_printable_with_the_dash_escaped()
+    {
         let s = exe()
             .with_notice("--B--\n{{ filename }} removed\n", "notice")
             .unwrap();
@@ -1384,7 +1388,8 @@ mod tests {
             ),
         );
         let text = String::from_utf8_lossy(&out);
-        assert!(text.contains("Content-Transfer-Encoding: base64"));
+        assert!(text.contains("Content-Transfer-Encoding: quoted-printable"));
+        assert!(text.contains("\n=2D-B=2D-\r\n"), "{text}");
         assert_eq!(parsed(&out).parts.len(), 3);
     }
 

@@ -8,8 +8,12 @@
 //!   the tag stands at the start, compared case-insensitively, possibly after any run of
 //!   reply and forward prefixes (`Re:`, `Fwd:`, `FW:`, `Aw:`, `WG:`, `SV:`, `VS:`,
 //!   `Antw:`, `TR:`, `RV:`, `Rif:`, `Odp:`, `回复:`, `答复:`, `转发:`, and `Re[2]:` or
-//!   `Re(2):` forms) and other bracketed tags (`[list-name]`). A tag further inside the
-//!   text does not count: a tag like `EXT:` would otherwise be found in "Next: agenda".
+//!   `Re(2):` forms), where the tag would be placed and a reader sees it. A tag further
+//!   inside the text, or after a list tag such as `[list-name]` (a long one pushes it out
+//!   of sight), does not count: a tag like `EXT:` would otherwise be found in "Next:
+//!   agenda". Nor does one before which (or within which) an invisible or bidirectional
+//!   control character stands (U+200B–U+200F, U+202A–U+202E, U+2066–U+2069, U+FEFF...):
+//!   those can move, reverse or hide what is shown, so such a subject gets the tag.
 //! - A message without a Subject field, or with an empty one, gets the tag as its subject:
 //!   the warning the tag carries matters most on mail that says nothing about itself.
 //! - A plain ASCII subject keeps its text exactly, the tag and a space in front; only the
@@ -39,7 +43,7 @@ pub struct SubjectTag {
 /// against the lowercased subject.
 static PREFIX: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"^(?:(?:re|fwd?|aw|wg|sv|vs|antw|tr|rv|rif|odp|回复|答复|转发)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]|\[[^\]]*\])\s*",
+        r"^(?:re|fwd?|aw|wg|sv|vs|antw|tr|rv|rif|odp|回复|答复|转发)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*",
     )
     .expect("valid regex")
 });
@@ -63,15 +67,18 @@ impl SubjectTag {
         })
     }
 
-    /// Whether `subject` already starts with the tag, after any reply or forward prefixes
-    /// and other bracketed tags.
+    /// Whether `subject` already starts with the tag, after any reply or forward
+    /// prefixes: where the tag would be placed, and so where a reader sees it. A tag
+    /// preceded by (or holding) an invisible or bidirectional control character does
+    /// not count: such a subject can show the tag elsewhere, reversed or not at all.
     pub fn carries_tag(&self, subject: &str) -> bool {
         let subject = subject.to_lowercase();
         let tag = self.tag.to_lowercase();
         let mut rest = subject.trim_start();
         loop {
             if rest.starts_with(&tag) {
-                return true;
+                let end = subject.len() - rest.len() + tag.len();
+                return !subject[..end].chars().any(crate::params::is_invisible);
             }
             match PREFIX.find(rest) {
                 Some(m) => rest = rest[m.end()..].trim_start(),
@@ -196,7 +203,8 @@ mod tests {
     }
 
     #[test]
-    fn the_tag_is_found_after_reply_and_forward_prefixes_in_any_case() {
+    fn the_tag_counts_only_at_the_start_after_reply_prefixes_and_never_behind_invisible_characters()
+    {
         let s = ext();
         for subject in [
             "[EXTERNAL] hi",
@@ -206,7 +214,6 @@ mod tests {
             "Aw: WG: SV: VS: Antw: FW: [External] hi",
             "Re[2]: [EXTERNAL] hi",
             "Re (3) : [EXTERNAL] hi",
-            "[list] Re: [EXTERNAL] hi",
             "回复：[EXTERNAL] hi",
             "  [EXTERNAL]hi",
         ] {
@@ -217,9 +224,14 @@ mod tests {
             "Re: hi",
             "Ref: [EXTERNAL] hi",
             "[SPAM] hi",
+            "[list] Re: [EXTERNAL] hi",
+            "\u{200B}[EXTERNAL] hi",
+            "\u{202E}[EXTERNAL] hi",
+            "Re:\u{2067} [EXTERNAL] hi",
+            "[EXTER\u{200D}NAL] hi",
             "",
         ] {
-            assert!(!s.carries_tag(subject), "{subject}");
+            assert!(!s.carries_tag(subject), "{subject:?}");
         }
         let colon = SubjectTag::new("EXT:").unwrap();
         assert!(!colon.carries_tag("Next: agenda"));

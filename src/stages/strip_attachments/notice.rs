@@ -128,8 +128,9 @@ pub fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// The notice body and its transfer encoding: 7bit when ASCII with short lines,
-/// quoted-printable otherwise, base64 when a line of either would start with `--`.
+/// The notice body and its transfer encoding: 7bit when ASCII with short lines and no
+/// line starting with `--` (a parser could take it for a boundary), quoted-printable
+/// otherwise (whose encoder writes `--` as `=2D-`).
 fn encode_text(text: &str, nl: Newline) -> (Vec<u8>, &'static str) {
     let dash_line = |b: &[u8]| b.split(|&c| c == b'\n').any(|l| l.starts_with(b"--"));
     let bytes = text.as_bytes();
@@ -137,20 +138,12 @@ fn encode_text(text: &str, nl: Newline) -> (Vec<u8>, &'static str) {
         return (bytes.to_vec(), "7bit");
     }
     let mut qp = transfer::qp_encode_text(bytes, nl);
-    if !dash_line(&qp) {
-        // The encoder ends with the text; keep the text's own final line break.
-        if text.ends_with('\n') && !qp.ends_with(b"\n") {
-            qp.extend_from_slice(nl.as_bytes());
-        }
-        return (qp, "quoted-printable");
+    debug_assert!(!dash_line(&qp), "the encoder escapes a leading --");
+    // The encoder ends with the text; keep the text's own final line break.
+    if text.ends_with('\n') && !qp.ends_with(b"\n") {
+        qp.extend_from_slice(nl.as_bytes());
     }
-    let mut b64 = transfer::base64_encode_lines(bytes, nl);
-    if !text.ends_with('\n') {
-        while matches!(b64.last(), Some(b'\n' | b'\r')) {
-            b64.pop();
-        }
-    }
-    (b64, "base64")
+    (qp, "quoted-printable")
 }
 
 /// One MIME parameter: `name="value"` when the value is short printable ASCII without
@@ -263,7 +256,7 @@ mod tests {
             Newline::Lf,
             false,
         );
-        assert_eq!(n.transfer_encoding, "base64");
+        assert_eq!(n.transfer_encoding, "quoted-printable");
         assert!(!n.body.split(|&b| b == b'\n').any(|l| l.starts_with(b"--")));
         assert!(
             n.disposition
