@@ -393,6 +393,23 @@ pub fn decode_text<'a>(
     charset: Option<&str>,
 ) -> Result<TextView<'a>, TextError> {
     let declared = charset.map(|c| c.trim().trim_matches('"'));
+    let label = declared.map(str::to_ascii_lowercase);
+    // encoding_rs reads US-ASCII and ISO-8859-1 as windows-1252, as browsers do; a part
+    // that says either means exactly it. US-ASCII text is ASCII; ISO-8859-1 maps every
+    // byte to the character of the same number, and back.
+    match label.as_deref() {
+        Some("us-ascii" | "ascii" | "ansi_x3.4-1968" | "us") if !bytes.is_ascii() => {
+            return Ok(bytes_view(bytes));
+        }
+        Some("iso-8859-1" | "iso_8859-1" | "latin1" | "l1" | "iso-ir-100" | "cp819") => {
+            let text: String = bytes.iter().map(|&b| b as char).collect();
+            return Ok(TextView {
+                text: Cow::Owned(text),
+                mode: TextMode::Charset(encoding_rs::WINDOWS_1252),
+            });
+        }
+        _ => {}
+    }
     let encoding = match declared {
         None | Some("") => Some(encoding_rs::UTF_8).filter(|_| bytes.is_ascii()),
         Some(label) => encoding_rs::Encoding::for_label(label.as_bytes()),
@@ -413,13 +430,17 @@ pub fn decode_text<'a>(
         });
     }
     if keeps_ascii(declared) {
-        let text: String = bytes.iter().map(|&b| b as char).collect();
-        return Ok(TextView {
-            text: Cow::Owned(text),
-            mode: TextMode::Bytes,
-        });
+        return Ok(bytes_view(bytes));
     }
     Err(TextError::Charset(declared.unwrap_or("none").to_string()))
+}
+
+/// Bytes as text one character per byte ([`TextMode::Bytes`]).
+fn bytes_view<'a>(bytes: Cow<'a, [u8]>) -> TextView<'a> {
+    TextView {
+        text: Cow::Owned(bytes.iter().map(|&b| b as char).collect()),
+        mode: TextMode::Bytes,
+    }
 }
 
 /// Whether `bytes` decode in `enc` such that encoding the text back yields the same

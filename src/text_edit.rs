@@ -197,10 +197,12 @@ pub fn encode_in(charset: &str, text: &str) -> Option<Vec<u8>> {
             text.is_ascii().then(|| text.as_bytes().to_vec())
         }
         // encoding_rs reads these labels as windows-1252 (as browsers do); a part that
-        // says ISO-8859-1 must only get bytes that mean the same in ISO-8859-1.
-        "iso-8859-1" | "latin1" | "iso_8859-1" | "l1" => text
+        // says ISO-8859-1 is read one byte to one character (see
+        // `mime_tree::decode_text`) and written back the same way, so a character
+        // above U+00FF (a template's euro sign) does not fit.
+        "iso-8859-1" | "latin1" | "iso_8859-1" | "l1" | "iso-ir-100" | "cp819" => text
             .chars()
-            .all(|c| (c as u32) < 0x80 || (0xA0..=0xFF).contains(&(c as u32)))
+            .all(|c| (c as u32) <= 0xFF)
             .then(|| text.chars().map(|c| c as u32 as u8).collect()),
         _ => {
             let enc = encoding_rs::Encoding::for_label(label.as_bytes())?;

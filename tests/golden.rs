@@ -2,8 +2,10 @@
 //! where a case needs an envelope, `event.json`. Each case runs three ways (as stored,
 //! with LF line endings, with CRLF), must match `expected.eml` converted the same way,
 //! must pass the content rules against its input, and a second pass over the output
-//! must change nothing. `BLESS=1 cargo test --test golden` rewrites `expected.eml`
-//! from the stored run; a mismatch writes `actual.<variant>.eml.failed` beside it.
+//! must change nothing. Where the case decides delivery, `expected-response.json` holds
+//! the answer WorkMail gets, and every variant must give it. `BLESS=1 cargo test --test
+//! golden` rewrites `expected.eml` (and `expected-response.json`) from the stored run; a
+//! mismatch writes `actual.<variant>.eml.failed` beside it.
 
 mod common;
 
@@ -59,10 +61,20 @@ fn run_stage(stage: &str) -> usize {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let input = std::fs::read(case.join("input.eml")).unwrap();
         let expected_path = case.join("expected.eml");
+        let response_path = case.join("expected-response.json");
         if bless {
             let result = pipeline.run(&input, &envelope(case, &input));
             std::fs::write(&expected_path, result.output.to_vec()).unwrap();
+            if result.actions.entries().is_empty() {
+                let _ = std::fs::remove_file(&response_path);
+            } else {
+                let json = serde_json::to_string_pretty(&result.actions.to_response()).unwrap();
+                std::fs::write(&response_path, json + "\n").unwrap();
+            }
         }
+        let expected_response: Option<serde_json::Value> = std::fs::read_to_string(&response_path)
+            .ok()
+            .map(|t| serde_json::from_str(&t).unwrap_or_else(|e| panic!("{name}: {e}")));
         let expected = std::fs::read(&expected_path).unwrap_or_else(|e| {
             panic!(
                 "{name}: {}: {e} (run with BLESS=1)",
@@ -78,6 +90,15 @@ fn run_stage(stage: &str) -> usize {
             let env = envelope(case, &input);
             let first = pipeline.run(&input, &env);
             let out = first.output.to_vec();
+            let response = serde_json::to_value(first.actions.to_response()).unwrap();
+            let want = expected_response
+                .clone()
+                .unwrap_or_else(|| serde_json::json!({"actions":[{"action":{"type":"DEFAULT"},"allRecipients":true}]}));
+            if response != want {
+                failures.push(format!(
+                    "{name} ({variant}): response {response}, expected {want}"
+                ));
+            }
             if out != expected {
                 let failed = case.join(format!("actual.{variant}.eml.failed"));
                 std::fs::write(&failed, &out).unwrap();
@@ -141,4 +162,9 @@ fn subject_tag_golden_cases_match_in_lf_and_crlf_and_are_idempotent() {
 #[test]
 fn strip_attachments_golden_cases_match_in_lf_and_crlf_and_are_idempotent() {
     assert!(run_stage("strip_attachments") > 0);
+}
+
+#[test]
+fn reading_golden_cases_read_structure_and_text_as_clients_do_and_fail_closed() {
+    assert!(run_stage("reading") > 0);
 }

@@ -780,7 +780,12 @@ impl Stage for StripAttachments {
             });
         }
         // Whatever another reader would still find once the stripped parts are gone.
-        if stripped.is_empty() {
+        if !stripped.is_empty() && mail.header_is_ambiguous(0) {
+            unstrippable.push(Unstrippable {
+                part: None,
+                what: "readers disagree on where the message's header is, so no rewrite of it is delivered".into(),
+            });
+        } else if stripped.is_empty() {
             unstrippable.extend(self.residual(mail.raw()));
         } else {
             match cx.edits.apply(mail) {
