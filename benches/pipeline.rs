@@ -130,5 +130,39 @@ fn corpus(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, generated, corpus);
+/// A message of `n` tiny parts: the reading and every stage must stay linear in the part
+/// count (once, 100,000 parts took 90 s to parse).
+fn many_parts_message(n: usize) -> Vec<u8> {
+    let mut raw = b"From: a@partner.example\nTo: b@corp.example\nSubject: parts\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n".to_vec();
+    for i in 0..n {
+        if i == 0 {
+            raw.extend_from_slice(b"--b\nContent-Type: text/plain\n\nhello\n");
+        } else {
+            raw.extend_from_slice(b"--b\n\nx\n");
+        }
+    }
+    raw.extend_from_slice(b"--b--\n");
+    raw
+}
+
+fn many_parts(c: &mut Criterion) {
+    let pipeline = full_config();
+    for n in [10_000usize, 100_000] {
+        let raw = many_parts_message(n);
+        let envelope = Envelope::from_message(&raw, Direction::Inbound);
+        let mut group = c.benchmark_group(format!("parts/{n}"));
+        group.sample_size(10);
+        group.measurement_time(Duration::from_secs(5));
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function("parse", |b| {
+            b.iter(|| MimeTree::parse(black_box(&raw)).expect("parses"))
+        });
+        group.bench_function("full", |b| {
+            b.iter(|| pipeline.run(black_box(&raw), &envelope))
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, generated, corpus, many_parts);
 criterion_main!(benches);

@@ -366,6 +366,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stripped_rewrite_that_is_frozen_or_rejected_fails_closed_with_a_bounce() {
+        let raw = b"From: a@example.com\r\nDate: Mon, 2 Nov 2026 09:00:00 +0000\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n--B\r\nContent-Type: application/octet-stream; name=a.exe\r\n\r\nMZ\r\n--B--\r\n";
+        let strip = "[[stage]]\ntype = \"strip_attachments\"\nextensions = [\"exe\"]\n";
+        for err in [
+            StoreError::Frozen("redirected".into()),
+            StoreError::Rejected("no".into()),
+        ] {
+            let mut store = FakeStore::new(raw);
+            store.put = Err(err);
+            let r = handle(&event(), &pipeline(strip), &store, later())
+                .await
+                .unwrap();
+            assert!(
+                matches!(r.delivery, Delivery::Original(_)),
+                "{:?}",
+                r.delivery
+            );
+            let json = serde_json::to_string(&r.response).unwrap();
+            assert!(json.contains("\"BOUNCE\""), "{json}");
+        }
+        // With on_unstrippable = deliver, the original goes on as before.
+        let deliver = format!("{strip}on_unstrippable = \"deliver\"\n");
+        let mut store = FakeStore::new(raw);
+        store.put = Err(StoreError::Rejected("no".into()));
+        let r = handle(&event(), &pipeline(&deliver), &store, later())
+            .await
+            .unwrap();
+        assert_eq!(r.response, Response::default_for_all());
+    }
+
+    #[tokio::test]
     async fn not_found_invalid_location_and_transient_errors_are_error_results() {
         let mut store = FakeStore::new(MSG);
         store.message = Err(StoreError::NotFound("m-1".into()));

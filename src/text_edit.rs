@@ -48,6 +48,18 @@ pub fn replace_text(
     id: PartId,
     text: &str,
 ) -> Result<TextChange, TextEditError> {
+    replace_text_pieces(tree, edits, id, &[text])
+}
+
+/// [`replace_text`] with the new text given as pieces to be joined (the original's text,
+/// borrowed, and the added block): a 39 MB part is encoded from its pieces without being
+/// copied whole first.
+pub fn replace_text_pieces(
+    tree: &MimeTree<'_>,
+    edits: &mut Edits,
+    id: PartId,
+    pieces: &[&str],
+) -> Result<TextChange, TextEditError> {
     let part = tree.part(id);
     if !matches!(part.kind, PartKind::Text | PartKind::Html) {
         return Err(TextEditError::NotText(id));
@@ -69,45 +81,76 @@ pub fn replace_text(
         .charset
         .clone()
         .unwrap_or_else(|| "us-ascii".to_string());
-    let (bytes, charset, moved) = match mode {
+    // ASCII is the same bytes in every ASCII-compatible charset, and UTF-8 text is the
+    // bytes of a UTF-8 part.
+    let all_ascii = pieces.iter().all(|p| p.is_ascii());
+    let utf8_as_is = match mode {
+        TextMode::Bytes => all_ascii,
+        TextMode::Charset(e) => {
+            all_ascii && e.is_ascii_compatible()
+                || e == encoding_rs::UTF_8 && is_utf8_label(&declared)
+        }
+    };
+    // The bytes to write, as pieces: borrowed where the text is already in its charset
+    // (ASCII, or UTF-8 in a UTF-8 part), else encoded.
+    let (owned, charset, moved): (Option<Vec<u8>>, String, bool) = match mode {
+        _ if utf8_as_is => (None, declared.clone(), false),
         // The part's bytes are not text in its charset: they were read one character
         // per byte, and go back the same way; only ASCII may have been added.
-        TextMode::Bytes => match latin1_bytes(text) {
-            Some(bytes) => (bytes, declared.clone(), false),
+        TextMode::Bytes => match latin1_bytes(&pieces.concat()) {
+            Some(bytes) => (Some(bytes), declared.clone(), false),
             None => return Err(TextEditError::NotAsciiAddition(id)),
         },
-        TextMode::Charset(_) => match encode_in(&declared, text) {
-            Some(bytes) => (bytes, declared.clone(), false),
-            None => (text.as_bytes().to_vec(), "utf-8".to_string(), true),
-        },
+        TextMode::Charset(_) => {
+            let text = pieces.concat();
+            match encode_in(&declared, &text) {
+                Some(bytes) => (Some(bytes), declared.clone(), false),
+                None => (Some(text.into_bytes()), "utf-8".to_string(), true),
+            }
+        }
+    };
+    let byte_pieces: Vec<&[u8]> = match &owned {
+        Some(b) => vec![b.as_slice()],
+        None => pieces.iter().map(|p| p.as_bytes()).collect(),
     };
     let nl = Newline::at(tree.raw(), part.body.start, tree.newline_of(id));
     // A line that starts with `--` and an enclosing boundary (in any case, as loose
     // readers match it) would end the part: such text goes quoted-printable, which
     // writes `--` as `=2D-`.
     let boundaries = tree.enclosing_boundaries(id);
-    let needs_encoding = !bytes.is_ascii()
-        || transfer::longest_line(&bytes) > MAX_PLAIN_LINE
-        || bytes.contains(&0)
-        || reads_as_delimiter(&bytes, &boundaries);
+    let mut longest = 0;
+    let mut delimiter_like = false;
+    for line in transfer::lines_of_pieces(&byte_pieces) {
+        longest = longest.max(line.len());
+        delimiter_like = delimiter_like || reads_as_delimiter(&line, &boundaries);
+    }
+    let needs_encoding = !byte_pieces.iter().all(|p| p.is_ascii())
+        || longest > MAX_PLAIN_LINE
+        || byte_pieces.iter().any(|p| p.contains(&0))
+        || delimiter_like;
     let (mut body, cte, cte_changed) = match encoding {
-        TransferEncoding::Base64 => (transfer::base64_encode_lines(&bytes, nl), "base64", false),
+        TransferEncoding::Base64 => (
+            transfer::base64_encode_pieces(&byte_pieces, nl),
+            "base64",
+            false,
+        ),
         TransferEncoding::QuotedPrintable => (
-            transfer::qp_encode_text(&bytes, nl),
+            transfer::qp_encode_pieces(&byte_pieces, nl),
             "quoted-printable",
             false,
         ),
         TransferEncoding::Identity if needs_encoding => (
-            transfer::qp_encode_text(&bytes, nl),
+            transfer::qp_encode_pieces(&byte_pieces, nl),
             "quoted-printable",
             true,
         ),
         TransferEncoding::Identity => (
-            bytes,
+            byte_pieces.concat(),
             identity_token(part.transfer_encoding.as_deref()),
             false,
         ),
     };
+    drop(owned);
     let break_follows = matches!(tree.raw().get(part.body.end), None | Some(b'\r' | b'\n'));
     fit_ending(tree.body_bytes(id), break_follows, nl, &mut body);
     edits.replace_body(id, body);
@@ -139,6 +182,10 @@ pub fn replace_text(
         moved_to_utf8: moved,
         transfer_encoding: cte,
     })
+}
+
+fn is_utf8_label(label: &str) -> bool {
+    matches!(label.trim().to_ascii_lowercase().as_str(), "utf-8" | "utf8")
 }
 
 /// Whether a line of `text` starts with `--` and one of `boundaries`, in any case: a

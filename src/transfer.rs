@@ -110,13 +110,7 @@ const LENIENT_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPu
 
 /// Base64 in lines of 76 characters, each ended by `nl` (the last one too).
 pub fn base64_encode_lines(data: &[u8], nl: Newline) -> Vec<u8> {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(data);
-    let mut out = Vec::with_capacity(encoded.len() + encoded.len() / 76 * 2 + 2);
-    for line in encoded.as_bytes().chunks(76) {
-        out.extend_from_slice(line);
-        out.extend_from_slice(nl.as_bytes());
-    }
-    out
+    base64_encode_pieces(&[data], nl)
 }
 
 /// Lenient quoted-printable: soft breaks removed, `=XX` decoded, a malformed escape kept
@@ -185,13 +179,105 @@ const QP_LINE: usize = 76;
 /// a UTF-8 sequence (the bytes of one character stay on one line, so
 /// clients that decode line by line do not show broken characters).
 pub fn qp_encode_text(text: &[u8], nl: Newline) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() + text.len() / 8);
-    let mut lines = split_lines(text).peekable();
+    qp_encode_pieces(&[text], nl)
+}
+
+/// [`qp_encode_text`] of the pieces' concatenation, without making it: only a line
+/// that runs across two pieces is copied (a 39 MB part plus a disclaimer is encoded
+/// straight from the original's bytes).
+pub fn qp_encode_pieces(pieces: &[&[u8]], nl: Newline) -> Vec<u8> {
+    let total: usize = pieces.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(total + total / 8);
+    let mut lines = lines_of_pieces(pieces).peekable();
     while let Some(line) = lines.next() {
-        qp_encode_line(line, nl, &mut out);
+        qp_encode_line(&line, nl, &mut out);
         if lines.peek().is_some() {
             out.extend_from_slice(nl.as_bytes());
         }
+    }
+    out
+}
+
+/// The lines of the pieces' concatenation, as [`split_lines`] gives them: a line inside
+/// one piece is borrowed, one that runs across pieces is joined.
+pub fn lines_of_pieces<'p>(
+    pieces: &'p [&'p [u8]],
+) -> impl Iterator<Item = std::borrow::Cow<'p, [u8]>> + 'p {
+    use std::borrow::Cow;
+    let mut piece = 0;
+    let mut pos = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut joined: Option<Vec<u8>> = None;
+        loop {
+            let Some(p) = pieces.get(piece) else {
+                done = true;
+                let line = joined.map(Cow::Owned).unwrap_or(Cow::Borrowed(&[][..]));
+                return Some(strip_cr(line));
+            };
+            let rest = &p[pos..];
+            match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    pos += i + 1;
+                    let line = match joined.take() {
+                        Some(mut j) => {
+                            j.extend_from_slice(&rest[..i]);
+                            Cow::Owned(j)
+                        }
+                        None => Cow::Borrowed(&rest[..i]),
+                    };
+                    return Some(strip_cr(line));
+                }
+                None => {
+                    joined.get_or_insert_with(Vec::new).extend_from_slice(rest);
+                    piece += 1;
+                    pos = 0;
+                }
+            }
+        }
+    })
+}
+
+fn strip_cr(line: std::borrow::Cow<'_, [u8]>) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
+    match line {
+        Cow::Borrowed(l) => Cow::Borrowed(l.strip_suffix(b"\r").unwrap_or(l)),
+        Cow::Owned(mut l) => {
+            if l.ends_with(b"\r") {
+                l.pop();
+            }
+            Cow::Owned(l)
+        }
+    }
+}
+
+/// Base64 of the pieces' concatenation in lines of 76, each ended by `nl`, without
+/// joining them first.
+pub fn base64_encode_pieces(pieces: &[&[u8]], nl: Newline) -> Vec<u8> {
+    let total: usize = pieces.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(total / 3 * 4 + total / 57 * 2 + 8);
+    let mut group = Vec::with_capacity(57);
+    let mut line = String::with_capacity(76);
+    let flush = |group: &mut Vec<u8>, line: &mut String, out: &mut Vec<u8>| {
+        line.clear();
+        base64::engine::general_purpose::STANDARD.encode_string(&group[..], line);
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(nl.as_bytes());
+        group.clear();
+    };
+    for piece in pieces {
+        for &b in *piece {
+            group.push(b);
+            if group.len() == 57 {
+                flush(&mut group, &mut line, &mut out);
+            }
+        }
+    }
+    if !group.is_empty() {
+        flush(&mut group, &mut line, &mut out);
     }
     out
 }

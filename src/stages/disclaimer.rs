@@ -51,6 +51,7 @@ use crate::text_edit::{self, TextChange};
 use crate::transfer::TransferEncoding;
 use presence::{Markers, SLOT};
 use regex::Regex;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
@@ -308,24 +309,22 @@ impl Disclaimer {
         } else {
             Newline::Lf
         };
-        let (new_text, where_) = match repr {
+        let flowed = repr == Repr::Plain && is_flowed(mail, id);
+        // The block and where it goes; the new text is then the original's text,
+        // borrowed, with the block spliced in (a big part is not copied first).
+        let (block, where_, html_at) = match repr {
             Repr::Plain => {
-                let flowed = is_flowed(mail, id);
                 let rendered = self.render_plain(values);
                 if bytes_only && !rendered.is_ascii() {
                     return Err(not_ascii(what, why, part));
                 }
-                let block = plain::disclaimer_block(&rendered, nl, flowed);
                 let where_ = match (self.placement, flowed) {
                     (Placement::Bottom, false) => "at the bottom",
                     (Placement::Bottom, true) => "at the bottom (format=flowed kept)",
                     (Placement::Top, false) => "at the top",
                     (Placement::Top, true) => "at the top (format=flowed kept)",
                 };
-                (
-                    plain::place(text, &block, self.placement, nl, flowed),
-                    where_,
-                )
+                (plain::disclaimer_block(&rendered, nl, flowed), where_, None)
             }
             Repr::Html => {
                 // Bytes that are not text in their charset take ASCII only: character
@@ -341,13 +340,15 @@ impl Disclaimer {
                     Placement::Bottom => html::bottom_insertion(text),
                     Placement::Top => html::top_insertion(text),
                 };
-                (
-                    splice_html(text, insertion.at, &block, nl, self.placement),
-                    insertion.anchor.describe(),
-                )
+                (block, insertion.anchor.describe(), Some(insertion.at))
             }
         };
-        let change = match text_edit::replace_text(mail, &mut cx.edits, id, &new_text) {
+        let pieces: Vec<Cow<'_, str>> = match html_at {
+            None => plain::place_pieces(text, &block, self.placement, nl, flowed),
+            Some(at) => splice_html_pieces(text, at, &block, nl, self.placement),
+        };
+        let pieces: Vec<&str> = pieces.iter().map(|p| p.as_ref()).collect();
+        let change = match text_edit::replace_text_pieces(mail, &mut cx.edits, id, &pieces) {
             Ok(c) => c,
             Err(e) => {
                 return Err(PartOutcome {
@@ -749,35 +750,45 @@ fn fit_html_to_charset(html: &str, charset: Option<&str>) -> String {
 
 /// `html` with `block` inserted at byte `at`, on its own line where the text around it
 /// has line breaks, without adding a line break at the very end.
+#[cfg(test)]
 fn splice_html(html: &str, at: usize, block: &str, nl: &str, placement: Placement) -> String {
+    splice_html_pieces(html, at, block, nl, placement).concat()
+}
+
+/// [`splice_html`] as pieces to be joined, the original text borrowed.
+fn splice_html_pieces<'t>(
+    html: &'t str,
+    at: usize,
+    block: &'t str,
+    nl: &'t str,
+    placement: Placement,
+) -> Vec<Cow<'t, str>> {
     let (pre, post) = html.split_at(at);
     let at_line_start = pre.is_empty() || pre.ends_with('\n');
-    let mut out = String::with_capacity(html.len() + block.len() + 4);
-    out.push_str(pre);
+    let mut middle = String::with_capacity(block.len() + 4);
     match placement {
         Placement::Bottom => {
             if post.is_empty() && !at_line_start {
-                out.push_str(nl);
+                middle.push_str(nl);
             }
-            out.push_str(block);
+            middle.push_str(block);
             if at_line_start && !(pre.is_empty() && post.is_empty()) {
-                out.push_str(nl);
+                middle.push_str(nl);
             }
         }
         Placement::Top => {
             if post.starts_with('\n') || post.starts_with("\r\n") {
-                out.push_str(nl);
-                out.push_str(block);
+                middle.push_str(nl);
+                middle.push_str(block);
             } else {
-                out.push_str(block);
+                middle.push_str(block);
                 if pre.is_empty() && !post.is_empty() {
-                    out.push_str(nl);
+                    middle.push_str(nl);
                 }
             }
         }
     }
-    out.push_str(post);
-    out
+    vec![Cow::Borrowed(pre), Cow::Owned(middle), Cow::Borrowed(post)]
 }
 
 /// The report's words for how the part was written.

@@ -7,6 +7,8 @@
 //! break the sender's text ends with (it has nothing left to flow into but us) becomes
 //! a hard one.
 
+use std::borrow::Cow;
+
 /// Where in the text the disclaimer goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
@@ -59,29 +61,52 @@ pub fn disclaimer_block(rendered: &str, nl: &str, flowed: bool) -> String {
 /// away from the text. A text that ended with a line break still does; one that did not
 /// (its last break belongs to the next MIME boundary) still does not.
 pub fn place(text: &str, block: &str, placement: Placement, nl: &str, flowed: bool) -> String {
+    place_pieces(text, block, placement, nl, flowed).concat()
+}
+
+/// [`place`] as pieces to be joined, the original text borrowed (see
+/// [`crate::text_edit::replace_text_pieces`]).
+pub fn place_pieces<'t>(
+    text: &'t str,
+    block: &'t str,
+    placement: Placement,
+    nl: &'t str,
+    flowed: bool,
+) -> Vec<Cow<'t, str>> {
     if text.is_empty() {
-        return block.to_string();
+        return vec![Cow::Borrowed(block)];
     }
     match placement {
-        Placement::Top => format!("{block}{nl}{nl}{text}"),
+        Placement::Top => vec![
+            Cow::Borrowed(block),
+            Cow::Borrowed(nl),
+            Cow::Borrowed(nl),
+            Cow::Borrowed(text),
+        ],
         Placement::Bottom => {
-            let mut out = if flowed {
-                harden_final_soft_break(text)
+            let body: Cow<'t, str> = if flowed {
+                Cow::Owned(harden_final_soft_break(text))
             } else {
-                text.to_string()
+                Cow::Borrowed(text)
             };
-            let ended_with_break = out.ends_with('\n');
+            let ended_with_break = body.ends_with('\n');
+            let mut tail = String::new();
             if !ended_with_break {
-                out.push_str(nl);
+                tail.push_str(nl);
             }
-            if !ends_with_empty_line(&out) {
-                out.push_str(nl);
+            let with_break_ends_empty = if ended_with_break {
+                ends_with_empty_line(&body)
+            } else {
+                body.trim_end_matches('\r').is_empty()
+            };
+            if !with_break_ends_empty {
+                tail.push_str(nl);
             }
-            out.push_str(block);
+            tail.push_str(block);
             if ended_with_break {
-                out.push_str(nl);
+                tail.push_str(nl);
             }
-            out
+            vec![body, Cow::Owned(tail)]
         }
     }
 }
