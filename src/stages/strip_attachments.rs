@@ -309,10 +309,14 @@ impl StripAttachments {
         if let Some(ext) = self.extension_in(&declared.names) {
             found.push(Reason::Extension(ext));
         }
+        // A signature or encryption's own parts are not attachments a type glob such as
+        // `application/x-*` is about (every S/MIME message would match): only their
+        // names and sizes count.
+        let machinery = is_protection_machinery(mail, part);
         if let Some(g) = self
             .content_types
             .iter()
-            .find(|g| declared.types.iter().any(|t| g.matches(t)))
+            .find(|g| !machinery && declared.types.iter().any(|t| g.matches(t)))
         {
             found.push(Reason::ContentType(g.clone()));
         }
@@ -964,6 +968,27 @@ fn stands_after_a_boundary(mail: &MimeTree<'_>, part: &Part) -> bool {
     let start = part.header.start;
     let at_line_start = start == 0 || mail.raw().get(start - 1) == Some(&b'\n');
     at_line_start && part.fields.first().is_none_or(|f| f.range.start == start)
+}
+
+/// The parts that make a signature or an encryption rather than carry content: the
+/// signature of a multipart/signed (its second part, RFC 1847), the control part of a
+/// multipart/encrypted (its first), and an application/pkcs7-mime container itself.
+fn is_protection_machinery(mail: &MimeTree<'_>, part: &Part) -> bool {
+    if matches!(
+        part.content_type.as_str(),
+        "application/pkcs7-mime" | "application/x-pkcs7-mime"
+    ) {
+        return true;
+    }
+    let Some(parent) = part.parent.map(|p| mail.part(p)) else {
+        return false;
+    };
+    let position = parent.children().iter().position(|&c| c == part.id);
+    match parent.content_type.as_str() {
+        "multipart/signed" => position == Some(1),
+        "multipart/encrypted" => position == Some(0),
+        _ => false,
+    }
 }
 
 /// A notice this stage wrote: text/plain, every declared name ends in the suffix, small.
