@@ -284,14 +284,7 @@ pub fn scan(raw: &[u8], reading: Reading) -> Structure {
     let mut pos = 0;
     while pos < raw.len() {
         let (content_end, line_end) = s.line(pos);
-        let line = &raw[pos..content_end];
-        if line.starts_with(b"--")
-            && let Some((k, close)) = s.delimiter(line)
-        {
-            s.on_delimiter(k, close, pos, line_end);
-        } else {
-            s.on_line(pos, content_end, line_end);
-        }
+        s.dispatch(pos, content_end, line_end);
         pos = line_end;
     }
     s.finish();
@@ -446,6 +439,18 @@ impl Scanner<'_> {
         });
     }
 
+    /// One line: a delimiter of an open multipart, or a line of the innermost part.
+    fn dispatch(&mut self, pos: usize, content_end: usize, line_end: usize) {
+        let line = &self.raw[pos..content_end];
+        if line.starts_with(b"--")
+            && let Some((k, close)) = self.delimiter(line)
+        {
+            self.on_delimiter(k, close, pos, line_end);
+        } else {
+            self.on_line(pos, content_end, line_end);
+        }
+    }
+
     fn on_line(&mut self, pos: usize, content_end: usize, line_end: usize) {
         let Some(frame) = self.frames.last_mut() else {
             return;
@@ -521,9 +526,10 @@ impl Scanner<'_> {
                     kind: FindingKind::HeaderNotTerminated,
                 });
                 self.header_done(node, pos, pos, HeaderEnd::NotAField);
-                // The line is the body's first: it may open an attached message's
-                // header, so hand it on.
-                self.on_line(pos, content_end, line_end);
+                // The line is the body's first: it may be the first delimiter of the
+                // multipart this header declared, or open an attached message's header,
+                // so hand it on.
+                self.dispatch(pos, content_end, line_end);
             }
         }
     }

@@ -70,6 +70,7 @@ use crate::stages::verdict;
 use crate::template::Template;
 use crate::transfer::TransferEncoding;
 use std::fmt;
+use std::ops::Range;
 
 /// Longest notice template accepted at load.
 const MAX_TEMPLATE_BYTES: usize = 16 * 1024;
@@ -532,29 +533,25 @@ impl StripAttachments {
         }
     }
 
-    /// Matches that every other reading of `bytes` still finds: the alternative
-    /// structure readings the default scan says could differ, and a lenient parser's.
-    fn residual(&self, bytes: &[u8]) -> Vec<Unstrippable> {
-        let Ok(tree) = MimeTree::parse(bytes) else {
-            return Vec::new();
-        };
+    /// Matches that another reading of the message still finds once the parts in
+    /// `covered` (stripped by this stage, or already reported as unstrippable) are dealt
+    /// with: the alternative structure readings that could differ from the default one,
+    /// part-like blocks outside the parts, and a lenient parser's reading where the
+    /// message has an ambiguity. Read from the original, so the stripped message is
+    /// never built twice.
+    fn residual(&self, mail: &MimeTree<'_>, covered: &[Range<usize>]) -> Vec<Unstrippable> {
+        let bytes = mail.raw();
+        let is_covered =
+            |r: Range<usize>| covered.iter().any(|c| c.start <= r.start && r.end <= c.end);
         let mut found = Vec::new();
-        // Matches the default reading already reports (inside a signature, say): another
-        // reading that sees the same part adds nothing.
-        let known: std::collections::HashSet<usize> = tree
-            .parts()
-            .iter()
-            .filter(|p| self.hit(&tree, p).is_some())
-            .map(|p| p.header.start)
-            .collect();
-        for reading in readings::alternatives_that_differ(&tree) {
+        for reading in readings::alternatives_that_differ(mail) {
             let Ok(alt) = MimeTree::parse_as(bytes, reading) else {
                 continue;
             };
             for p in alt
                 .parts()
                 .iter()
-                .filter(|p| !known.contains(&p.header.start))
+                .filter(|p| !is_covered(p.header.start..p.body.end))
             {
                 if let Some(reasons) = self.hit(&alt, p) {
                     found.push(Unstrippable {
@@ -570,9 +567,9 @@ impl StripAttachments {
                 }
             }
         }
-        found.extend(self.outside_the_parts(&tree));
-        if !tree.findings().is_empty() {
-            found.extend(self.lenient_residual(bytes));
+        found.extend(self.outside_the_parts(mail));
+        if !mail.findings().is_empty() {
+            found.extend(self.lenient_residual(bytes, &is_covered));
         }
         found
     }
@@ -631,12 +628,17 @@ impl StripAttachments {
     }
 
     /// What mail-parser, a lenient reader, still shows as a match.
-    fn lenient_residual(&self, bytes: &[u8]) -> Vec<Unstrippable> {
+    fn lenient_residual(
+        &self,
+        bytes: &[u8],
+        is_covered: &dyn Fn(Range<usize>) -> bool,
+    ) -> Vec<Unstrippable> {
         let Some(parts) = readings::lenient_parts(bytes) else {
             return Vec::new();
         };
         parts
             .iter()
+            .filter(|p| !is_covered(p.range.clone()))
             .filter(|p| self.include_attached_messages || !p.in_attached_message)
             .filter(|p| !p.is_text_body)
             .filter(|p| {
@@ -789,17 +791,14 @@ impl Stage for StripAttachments {
                 part: None,
                 what: "readers disagree on where the message's header is, so no rewrite of it is delivered".into(),
             });
-        } else if stripped.is_empty() {
-            unstrippable.extend(self.residual(mail.raw()));
-        } else {
-            match cx.edits.apply(mail) {
-                Ok(out) => unstrippable.extend(self.residual(&out.to_vec())),
-                Err(e) => unstrippable.push(Unstrippable {
-                    part: None,
-                    what: format!("the stripped message cannot be built: {e}"),
-                }),
-            }
         }
+        let covered: Vec<Range<usize>> = stripped
+            .iter()
+            .chain(unstrippable.iter().filter_map(|u| u.part.as_ref()))
+            .map(|&id| mail.part(id).header.start..mail.part(id).body.end)
+            .collect();
+        let more = self.residual(mail, &covered);
+        unstrippable.extend(more);
         for (notes, changed, what) in [
             (stripped_notes, true, "stripped"),
             (left_alone, false, "left alone"),

@@ -367,6 +367,21 @@ pub fn all() -> Vec<(String, Vec<u8>)> {
             ),
         ),
         (
+            "no_empty_line_after_the_message_header".into(),
+            format!(
+                "From: a@partner.example\nSubject: t\nContent-Type: multipart/mixed; boundary=\"B\"\n--B\n{TEXT}--B\n{}--B--\n",
+                exe_part(&plain_exe)
+            )
+            .into_bytes(),
+        ),
+        (
+            "boundary_with_trailing_space".into(),
+            msg(
+                "Content-Type: multipart/mixed; boundary=\"B \"\n",
+                &format!("--B \n{TEXT}--B\n{}--B --\n", exe_part(&plain_exe)),
+            ),
+        ),
+        (
             "leading_whitespace_first_line".into(),
             [
                 b" \n".as_slice(),

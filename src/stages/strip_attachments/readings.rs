@@ -140,6 +140,9 @@ pub const LENIENT_PARTS_MAX: usize = 1000;
 /// One attachment as a lenient parser (mail-parser, which many Rust mail tools use)
 /// reads it: its names, type and decoded size.
 pub struct LenientPart {
+    /// Where the part is in the message (for a part of a decoded attached message, the
+    /// range of that attached message).
+    pub range: std::ops::Range<usize>,
     pub names: Vec<String>,
     pub content_type: String,
     pub size: u64,
@@ -152,8 +155,20 @@ pub struct LenientPart {
 pub fn lenient_parts(raw: &[u8]) -> Option<Vec<LenientPart>> {
     let message = std::panic::catch_unwind(|| MessageParser::default().parse(raw)).ok()??;
     let mut out = Vec::new();
-    let mut stack: Vec<(mail_parser::Message<'_>, bool, usize)> = vec![(message, false, 0)];
-    while let Some((msg, nested, depth)) = stack.pop() {
+    // (message, inside an attached message, depth, the range in `raw` that holds it when
+    // the parser read it from a decoded copy)
+    type Pending<'m> = (
+        mail_parser::Message<'m>,
+        bool,
+        usize,
+        Option<std::ops::Range<usize>>,
+    );
+    let mut stack: Vec<Pending<'_>> = vec![(message, false, 0, None)];
+    while let Some((msg, nested, depth, decoded_from)) = stack.pop() {
+        let in_place = match &msg.raw_message {
+            std::borrow::Cow::Borrowed(b) => std::ptr::eq(b.as_ptr(), raw.as_ptr()),
+            std::borrow::Cow::Owned(_) => false,
+        };
         if msg.parts.len() > LENIENT_PARTS_MAX || out.len() > LENIENT_PARTS_MAX {
             return None;
         }
@@ -187,8 +202,14 @@ pub fn lenient_parts(raw: &[u8]) -> Option<Vec<LenientPart>> {
                 && names.is_empty();
             let is_container =
                 matches!(part.body, PartType::Multipart(_)) || i == 0 && msg.parts.len() > 1;
+            let range = match &decoded_from {
+                Some(r) => r.clone(),
+                None if in_place => part.offset_header as usize..part.offset_end as usize,
+                None => 0..raw.len(),
+            };
             if !is_container {
                 out.push(LenientPart {
+                    range: range.clone(),
                     names,
                     content_type,
                     size,
@@ -199,7 +220,10 @@ pub fn lenient_parts(raw: &[u8]) -> Option<Vec<LenientPart>> {
             if let PartType::Message(inner) = &part.body
                 && depth < 3
             {
-                stack.push((inner.clone(), true, depth + 1));
+                let inner_in_place = matches!(&inner.raw_message,
+                    std::borrow::Cow::Borrowed(b) if std::ptr::eq(b.as_ptr(), raw.as_ptr()));
+                let from = if inner_in_place { None } else { Some(range) };
+                stack.push((inner.clone(), true, depth + 1, from));
             }
         }
     }
