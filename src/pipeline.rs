@@ -258,6 +258,14 @@ pub(crate) fn run_stages<'a>(
                     duration: started.elapsed(),
                 });
                 panicked = Some(format!("{} panicked", s.label));
+                // A security stage that could not do its job fails closed.
+                if let Some(action) = s.stage.on_failure(&tree, &cx) {
+                    cx.if_not_delivered.push(crate::stage::FailClosed {
+                        action,
+                        scope: cx.scope.clone(),
+                        reason: format!("{} could not check the message", s.label),
+                    });
+                }
                 break;
             }
         };
@@ -387,6 +395,40 @@ mod tests {
             )
         );
         assert_eq!(r.response_json()["actions"][0]["action"]["type"], "DROP");
+    }
+
+    /// A security stage that panics on every message and fails closed with a drop.
+    struct Broken;
+
+    impl crate::stage::Stage for Broken {
+        fn run(
+            &self,
+            _: &crate::mime_tree::MimeTree<'_>,
+            _: &mut crate::stage::StageContext<'_>,
+        ) -> crate::stage::StageReport {
+            panic!("cannot check")
+        }
+
+        fn on_failure(
+            &self,
+            _: &crate::mime_tree::MimeTree<'_>,
+            _: &crate::stage::StageContext<'_>,
+        ) -> Option<crate::actions::Action> {
+            Some(crate::actions::Action::Drop)
+        }
+    }
+
+    #[test]
+    fn a_security_stage_that_panics_fails_closed_as_it_says() {
+        let p = super::Pipeline::from_stages(vec![("broken".into(), Box::new(Broken))]);
+        let r = testing::run_pipeline(&p, MSG, &inbound("a@partner.example", &["b@x.example"]));
+        assert_eq!(r.output, MSG);
+        assert_eq!(r.response_json()["actions"][0]["action"]["type"], "DROP");
+        assert!(
+            r.summary().contains("could not check the message"),
+            "{}",
+            r.summary()
+        );
     }
 
     #[test]

@@ -97,6 +97,13 @@ pub trait Stage: Send + Sync {
     fn changes_message(&self) -> bool {
         true
     }
+
+    /// What to answer if this stage cannot do its job on a message (it panicked): a
+    /// security stage fails closed as its config says; others (the default) let the
+    /// original through unchanged.
+    fn on_failure(&self, _mail: &MimeTree<'_>, _cx: &StageContext<'_>) -> Option<Action> {
+        None
+    }
 }
 
 /// What a stage can read and change while it runs.
@@ -151,6 +158,10 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
 
     fn changes_message(&self) -> bool {
         (**self).changes_message()
+    }
+
+    fn on_failure(&self, mail: &MimeTree<'_>, cx: &StageContext<'_>) -> Option<Action> {
+        (**self).on_failure(mail, cx)
     }
 }
 

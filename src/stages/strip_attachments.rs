@@ -703,6 +703,10 @@ impl StripAttachments {
 }
 
 impl Stage for StripAttachments {
+    fn on_failure(&self, mail: &MimeTree<'_>, cx: &StageContext<'_>) -> Option<Action> {
+        self.fail_closed_action(mail, cx)
+    }
+
     fn run(&self, mail: &MimeTree<'_>, cx: &mut StageContext<'_>) -> StageReport {
         let mut stripped: Vec<PartId> = Vec::new();
         let mut is_stripped = vec![false; mail.parts().len()];
