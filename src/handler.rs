@@ -495,6 +495,25 @@ mod tests {
     }
 
     #[test]
+    fn logs_list_the_ambiguities_and_why_a_lost_strip_fails_closed() {
+        // Two Content-Type fields (an ambiguity) and an .exe stripped from a message
+        // whose header line over 998 bytes keeps the rewrite back.
+        let raw = format!(
+            "From: a@example.com\r\nX-Long: {}\r\nContent-Type: multipart/mixed; boundary=B\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n--B\r\nContent-Type: application/octet-stream; name=a.exe\r\n\r\nMZ\r\n--B--\r\n",
+            "z".repeat(1200)
+        );
+        let strip = "[[stage]]\ntype = \"strip_attachments\"\nextensions = [\"exe\"]\n";
+        let logs = logs_of(&pipeline(strip), raw.as_bytes());
+        assert!(logs.contains("\"message\":\"ambiguous\""), "{logs}");
+        assert!(logs.contains("Content-Type appears twice"), "{logs}");
+        assert!(logs.contains("failing closed"), "{logs}");
+        assert!(
+            !logs.contains("a.exe"),
+            "names are the sender's data: {logs}"
+        );
+    }
+
+    #[test]
     fn log_addresses_true_shows_envelope_addresses() {
         let mut p = pipeline(STAMP);
         p.log_addresses = true;

@@ -169,15 +169,11 @@ pub fn read_header_block(raw: &[u8]) -> (Vec<RawField>, usize) {
         } else if line.starts_with(b"From ") {
             // an mbox separator
         } else {
-            let Some(colon) = content.iter().position(|&b| b == b':') else {
+            let Some(name) = crate::structure::field_name(content) else {
                 return (fields, pos);
             };
-            let name = &content[..colon];
-            if name.is_empty() || !name.iter().all(|&b| (33..=126).contains(&b)) {
-                return (fields, pos);
-            }
             fields.push(RawField {
-                name: String::from_utf8_lossy(name).into_owned(),
+                name,
                 range: pos..end,
             });
         }

@@ -850,7 +850,7 @@ fn guess_boundary(body: &[u8]) -> Option<String> {
 
 /// The field name of a header line, if it is a field line: printable ASCII other than
 /// the colon, then the colon.
-fn field_name(line: &[u8]) -> Option<String> {
+pub(crate) fn field_name(line: &[u8]) -> Option<String> {
     let colon = line.iter().position(|&b| b == b':')?;
     let name = &line[..colon];
     (!name.is_empty() && name.iter().all(|&b| (33..=126).contains(&b)))
