@@ -500,12 +500,11 @@ fn note_candidates_not_chosen(
     report: &mut StageReport,
 ) {
     let chosen: Vec<PartId> = chosen.iter().flatten().map(|c| c.id).collect();
-    let mut seen: Vec<PartId> = Vec::new();
+    let mut seen: std::collections::HashSet<PartId> = std::collections::HashSet::new();
     for &id in mail.text_body().iter().chain(mail.html_body()) {
-        if chosen.contains(&id) || seen.contains(&id) {
+        if chosen.contains(&id) || !seen.insert(id) {
             continue;
         }
-        seen.push(id);
         let p = mail.part(id);
         let note = match p.content_type.as_str() {
             "text/plain" | "text/html" if p.disposition.as_deref() == Some("attachment") => {
