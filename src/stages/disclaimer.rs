@@ -511,10 +511,13 @@ fn note_candidates_not_chosen(
                 "not a candidate: marked as an attachment".to_string()
             }
             "text/plain" | "text/html" if !is_body_text(mail, p) => {
-                "not a candidate: a named text part not first in its multipart is an attachment (RFC 8621)".to_string()
+                "not a candidate: a named text part is a file the sender attached".to_string()
             }
             "text/plain" | "text/html" => {
-                format!("not chosen: only the last {} part of the body takes it", p.content_type)
+                format!(
+                    "not chosen: only the last {} part of the body takes it",
+                    p.content_type
+                )
             }
             other => format!("not a candidate: {other} is not text/plain or text/html"),
         };
@@ -571,15 +574,13 @@ fn unterminated_tail(mail: &MimeTree<'_>, repr: Repr) -> Option<PartId> {
     is_tail.then_some(p.id)
 }
 
-/// RFC 8621 section 4.1.4's test for a text part being body rather than attachment.
-fn is_body_text(mail: &MimeTree<'_>, p: &Part) -> bool {
-    if p.disposition.as_deref() == Some("attachment") {
-        return false;
-    }
-    let first_in_parent = p
-        .parent
-        .is_none_or(|parent| mail.part(parent).children().first() == Some(&p.id));
-    first_in_parent || p.filename.is_none()
+/// Whether a text part is body text the disclaimer may go into: RFC 8621 section
+/// 4.1.4's test, and no declared file name. RFC 8621 counts a named text part that comes
+/// first in its multipart as body; but a named part is a file the sender attached (the
+/// one `strip_attachments` judges by its name), and text added to it would change the
+/// file, or be lost when a later stage strips it.
+fn is_body_text(_mail: &MimeTree<'_>, p: &Part) -> bool {
+    p.disposition.as_deref() != Some("attachment") && p.names.is_empty()
 }
 
 /// Why a message has no body part to take the disclaimer.
