@@ -364,6 +364,18 @@ fn header_splices<'o>(
         .map(|f| f.range.end)
         .max()
         .unwrap_or(part.header.start);
+    // Whether the last field of the block stays as it is: only then can its missing
+    // line break show in the output (a rewritten field ends with its own, and a removed
+    // one leaves the field before it, which a line break ends).
+    let last_kept_as_is = part
+        .fields
+        .iter()
+        .max_by_key(|f| f.range.end)
+        .is_some_and(|last| {
+            slots
+                .iter()
+                .any(|s| s.original.as_ref() == Some(&last.range) && s.replacement.is_none())
+        });
     let mut added = Vec::new();
     for s in slots {
         match (s.original, s.replacement) {
@@ -376,7 +388,10 @@ fn header_splices<'o>(
         // A last field without a line break (a header-only message cut at its end) gets
         // one first, or the new field would be glued onto its value.
         let raw = tree.raw();
-        if insert_at > part.header.start && raw.get(insert_at - 1).is_some_and(|&b| b != b'\n') {
+        if last_kept_as_is
+            && insert_at > part.header.start
+            && raw.get(insert_at - 1).is_some_and(|&b| b != b'\n')
+        {
             added.splice(0..0, nl.as_bytes().iter().copied());
         }
         // A message with no header section (its first line is body text) gets one: the

@@ -137,3 +137,30 @@ fn a_message_whose_first_line_is_white_space_is_delivered_as_it_came() {
     );
     assert!(out == raw);
 }
+
+#[test]
+fn a_stamp_after_a_removed_last_field_without_a_line_break_stays_in_the_header() {
+    // The message ends in a second Subject field without a line break; subject_tag
+    // removes it, and the stamp once came after an extra line break, in the body.
+    let raw = read("last_field_removed_without_a_line_break_keeps_the_stamp_in_the_header.eml");
+    let (_, out, summary) = run(&full_config(), &raw);
+    let tree = MimeTree::parse(&out).unwrap();
+    assert!(
+        tree.root()
+            .fields
+            .iter()
+            .any(|f| f.name == "X-WorkMail-Flow"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_text_part_named_only_by_a_second_field_gets_no_disclaimer() {
+    // strip_attachments, deciding on every reading, strips it; a disclaimer written into
+    // it was lost, and the second pass added one to another part.
+    let raw = read("text_part_named_only_in_a_second_reading_gets_no_disclaimer.eml");
+    let p = full_config();
+    let (_, once, _) = run(&p, &raw);
+    let (_, twice, summary) = run(&p, &once);
+    assert!(twice == once, "{summary}");
+}

@@ -574,13 +574,15 @@ fn unterminated_tail(mail: &MimeTree<'_>, repr: Repr) -> Option<PartId> {
     is_tail.then_some(p.id)
 }
 
-/// Whether a text part is body text the disclaimer may go into: RFC 8621 section
-/// 4.1.4's test, and no declared file name. RFC 8621 counts a named text part that comes
-/// first in its multipart as body; but a named part is a file the sender attached (the
-/// one `strip_attachments` judges by its name), and text added to it would change the
+/// Whether a text part is body text the disclaimer may go into: on every reading of its
+/// header, no file name and no `attachment` disposition (as `strip_attachments` judges
+/// it). RFC 8621 counts a named text part that comes first in its multipart as body; but
+/// a named part is a file the sender attached, and text added to it would change the
 /// file, or be lost when a later stage strips it.
-fn is_body_text(_mail: &MimeTree<'_>, p: &Part) -> bool {
-    p.disposition.as_deref() != Some("attachment") && p.names.is_empty()
+fn is_body_text(mail: &MimeTree<'_>, p: &Part) -> bool {
+    crate::stages::strip_attachments::readings::is_body_text(
+        &crate::stages::strip_attachments::readings::declared(mail, p),
+    )
 }
 
 /// Why a message has no body part to take the disclaimer.

@@ -357,7 +357,7 @@ impl StripAttachments {
             return Verdict::NotCandidate;
         }
         let declared = readings::declared(mail, part);
-        if !attached_message && (!part.is_leaf() || is_body_text(&declared)) {
+        if !attached_message && (!part.is_leaf() || readings::is_body_text(&declared)) {
             // Body text is never stripped, but a uuencoded file inside it still reaches
             // the reader (clients show it as an attachment).
             return match self.uuencoded_reasons(mail, part) {
@@ -946,21 +946,6 @@ fn normalize_extension(entry: &str) -> Result<String, String> {
         ));
     }
     Ok(e)
-}
-
-/// Text or HTML that reads as the message's body on every reading of its header:
-/// text/plain or text/html without a name and not marked as an attachment, wherever it
-/// stands. Judged on declared headers, not
-/// the parser's RFC 8621 lists, which leave out body parts of malformed mail (an html
-/// part after a missing boundary, one the parser could not decode); stripping body text
-/// is never what a policy means.
-fn is_body_text(declared: &Declared) -> bool {
-    declared
-        .types
-        .iter()
-        .all(|t| matches!(t.as_str(), "text/plain" | "text/html"))
-        && declared.names.is_empty()
-        && !declared.attachment
 }
 
 /// Whether a part inside a multipart starts where a well-formed one does: at the start

@@ -57,6 +57,20 @@ pub fn declared(mail: &MimeTree<'_>, part: &Part) -> Declared {
     d
 }
 
+/// Text or HTML that reads as the message's body on every reading of its header:
+/// text/plain or text/html without a name and not marked as an attachment, wherever it
+/// stands. Judged on declared headers, not RFC 8621's lists, which leave out body parts
+/// of malformed mail; stripping body text is never what a policy means, and a
+/// disclaimer goes only into such text (never into what a reader may take for a file).
+pub fn is_body_text(declared: &Declared) -> bool {
+    declared
+        .types
+        .iter()
+        .all(|t| matches!(t.as_str(), "text/plain" | "text/html"))
+        && declared.names.is_empty()
+        && !declared.attachment
+}
+
 fn push(list: &mut Vec<String>, s: String) {
     if !s.is_empty() && !list.contains(&s) {
         list.push(s);
