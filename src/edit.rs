@@ -156,41 +156,47 @@ impl Edits {
 
     /// Builds the output: the original's ranges between edits, and the edits' bytes.
     pub fn apply<'a>(&self, tree: &MimeTree<'a>) -> Result<Output<'a>, EditError> {
+        self.clone().into_output(tree)
+    }
+
+    /// [`Edits::apply`], moving the new bytes into the output instead of copying them:
+    /// a 40 MB re-encoded part is held once.
+    pub fn into_output<'a>(self, tree: &MimeTree<'a>) -> Result<Output<'a>, EditError> {
         let raw = tree.raw();
         let mut splices: Vec<Splice> = Vec::new();
+        let replaced_ids: Vec<PartId> = self.parts.iter().map(|(x, _)| *x).collect();
+        let body_ids: Vec<PartId> = self.bodies.iter().map(|(x, _)| *x).collect();
         let covered = |id: PartId| -> bool {
             // Edits under a replaced part or body are moot: that part's bytes are gone.
             let mut cur = tree.part(id).parent;
             while let Some(p) = cur {
-                if self.parts.iter().any(|(x, _)| *x == p)
-                    || self.bodies.iter().any(|(x, _)| *x == p)
-                {
+                if replaced_ids.contains(&p) || body_ids.contains(&p) {
                     return true;
                 }
                 cur = tree.part(p).parent;
             }
             false
         };
-        for (id, bytes) in &self.parts {
-            if covered(*id) {
+        let header_ops = self.headers;
+        for (id, mut bytes) in self.parts {
+            if covered(id) {
                 continue;
             }
-            let p = tree.part(*id);
+            let p = tree.part(id);
             let range = p.header.start..p.body.end;
-            let mut bytes = bytes.clone();
             // A part with an empty body ends with its header's empty line, whose line
             // break is also the next delimiter's: the replacement must keep one there,
             // or the delimiter would be glued to its last line.
             if raw[range.clone()].ends_with(b"\n") && !bytes.is_empty() && !bytes.ends_with(b"\n") {
-                bytes.extend_from_slice(tree.newline_of(*id).as_bytes());
+                bytes.extend_from_slice(tree.newline_of(id).as_bytes());
             }
             splices.push(Splice::new(range, bytes));
         }
-        let replaced = |id: PartId| self.parts.iter().any(|(x, _)| *x == id);
+        let replaced = |id: PartId| replaced_ids.contains(&id);
         // Header splices go in before body splices: where a header without its empty line
         // meets an empty body, both insert at one offset, and the (stable) sort below
         // must keep the fields first.
-        let mut header_parts: Vec<PartId> = self.headers.iter().map(|(p, _)| *p).collect();
+        let mut header_parts: Vec<PartId> = header_ops.iter().map(|(p, _)| *p).collect();
         header_parts.sort_unstable();
         header_parts.dedup();
         for id in header_parts {
@@ -203,21 +209,28 @@ impl Edits {
             if tree.part(id).is_message_root && tree.header_is_ambiguous(id) {
                 return Err(EditError::NoHeaderBlock(id));
             }
-            header_splices(tree, id, self.header_ops(id), &mut splices)?;
+            let ops = header_ops
+                .iter()
+                .filter(|(p, _)| *p == id)
+                .map(|(_, op)| op);
+            header_splices(tree, id, ops, &mut splices)?;
         }
-        for (id, bytes) in &self.bodies {
-            if covered(*id) || replaced(*id) {
+        for (id, bytes) in self.bodies {
+            if covered(id) || replaced(id) {
                 continue;
             }
-            let body = tree.part(*id).body.clone();
-            let mut bytes = bytes.clone();
+            let body = tree.part(id).body.clone();
             if !bytes.is_empty() {
                 let fields_added_here = splices
                     .iter()
                     .any(|s| s.range == (body.start..body.start) && !s.bytes.is_empty());
                 let end =
-                    missing_header_end(raw, body.start, fields_added_here, tree.newline_of(*id));
-                bytes.splice(0..0, end);
+                    missing_header_end(raw, body.start, fields_added_here, tree.newline_of(id));
+                // Its own splice at the body's start, ahead of the body (the sort below is
+                // stable), so a big new body is not moved to make room.
+                if !end.is_empty() {
+                    splices.push(Splice::new(body.start..body.start, end));
+                }
             }
             splices.push(Splice::new(body, bytes));
         }

@@ -332,7 +332,8 @@ pub(crate) fn run_stages<'a>(
         Ok(r) => r,
         Err(e) => return kept(format!("content rules: {e}"), base),
     };
-    let output = match edits.apply(&tree) {
+    let touched = edits.touched_parts();
+    let output = match edits.into_output(&tree) {
         Ok(o) => o,
         Err(e) => return kept(format!("cannot apply edits: {e}"), base),
     };
@@ -351,7 +352,7 @@ pub(crate) fn run_stages<'a>(
         output,
         outcome: Outcome::Changed,
         repairs,
-        touched: edits.touched_parts(),
+        touched,
         ..base
     }
 }

@@ -350,7 +350,11 @@ fn reencode(tree: &MimeTree<'_>, edits: &mut Edits, id: PartId) -> Result<String
     };
     let nl = Newline::at(tree.raw(), part.body.start, tree.newline_of(id));
     let body = tree.body_bytes(id);
-    let decoded = encoding.decode(body);
+    // 7bit and 8bit bodies are their content: encode them straight from the message.
+    let decoded: std::borrow::Cow<'_, [u8]> = match encoding {
+        TransferEncoding::Identity => std::borrow::Cow::Borrowed(body),
+        other => std::borrow::Cow::Owned(other.decode(body)),
+    };
     let is_text = part.main_type() == "text" || part.main_type() == "message";
     let (mut new_body, cte) = match (encoding, is_text) {
         (TransferEncoding::Base64, _) | (TransferEncoding::Identity, false) => {
