@@ -374,6 +374,9 @@ impl StripAttachments {
         }
         let mut reasons = self.reasons(mail, part, &declared);
         reasons.extend(self.uuencoded_reasons(mail, part));
+        if reasons.is_empty() {
+            reasons.extend(self.tnef_reason(mail, part));
+        }
         let mut too_deep = false;
         if reasons.is_empty()
             && self.include_attached_messages
@@ -444,6 +447,26 @@ impl StripAttachments {
             why,
             fails_closed: !chosen,
         }
+    }
+
+    /// For a TNEF attachment (Outlook's `winmail.dat`, whose files Outlook shows): a
+    /// file inside it with a forbidden extension. The attachment is replaced whole, as
+    /// an encoded attached message is.
+    fn tnef_reason(&self, mail: &MimeTree<'_>, part: &Part) -> Option<Reason> {
+        let is_tnef = matches!(
+            part.content_type.as_str(),
+            "application/ms-tnef" | "application/vnd.ms-tnef"
+        ) || part
+            .names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case("winmail.dat"));
+        if !is_tnef || self.extensions.is_empty() {
+            return None;
+        }
+        let encoding = TransferEncoding::parse(part.transfer_encoding.as_deref())?;
+        let names = readings::tnef_names(&encoding.decode(mail.body_bytes(part.id)))?;
+        self.extension_in(&names)
+            .map(|e| Reason::Inside(Box::new(Reason::Extension(e))))
     }
 
     /// Extensions of uuencoded files in a text part.
@@ -1450,6 +1473,45 @@ mod tests {
         assert!(!r.changed);
         assert!(r.decisions[0].contains("an attached message"), "{r:?}");
         assert!(run(&s.include_attached_messages(true), raw).1.changed);
+    }
+
+    #[test]
+    fn a_winmail_dat_holding_an_exe_is_replaced_and_a_yenc_exe_in_text_is_refused() {
+        use base64::Engine;
+        let mut tnef = vec![0x78, 0x9f, 0x3e, 0x22, 0x01, 0x00, 0x02];
+        tnef.extend_from_slice(&0x0001_8010u32.to_le_bytes());
+        tnef.extend_from_slice(&9u32.to_le_bytes());
+        tnef.extend_from_slice(b"evil.exe\0");
+        tnef.extend_from_slice(&[0, 0]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&tnef);
+        let raw = mixed(
+            "Content-Type: application/ms-tnef; name=\"winmail.dat\"\nContent-Transfer-Encoding: base64",
+            &b64,
+        );
+        let (out, r) = run(&exe(), &raw);
+        assert_eq!(
+            r.decisions,
+            ["stripped part 2 (application/ms-tnef): holds a part with extension exe"]
+        );
+        assert!(!String::from_utf8_lossy(&out).contains(&b64));
+        // The same file name in an ordinary winmail.dat that holds none passes.
+        let mut clean = tnef.clone();
+        let at = clean.windows(8).position(|w| w == b"evil.exe").unwrap();
+        clean[at..at + 8].copy_from_slice(b"memo.txt");
+        let raw = mixed(
+            "Content-Type: application/ms-tnef; name=\"winmail.dat\"\nContent-Transfer-Encoding: base64",
+            &base64::engine::general_purpose::STANDARD.encode(&clean),
+        );
+        assert!(!run(&exe(), &raw).1.changed);
+        let raw = b"From: a@example.com\nContent-Type: text/plain\n\nhi\n=ybegin line=128 size=2 name=evil.exe\nMZ\n=yend size=2\n";
+        let (_, r, response) = run_with_actions(&exe(), raw);
+        assert!(
+            r.decisions
+                .iter()
+                .any(|d| d.contains("uuencoded file with extension exe")),
+            "{r:?}"
+        );
+        assert!(response.contains("BOUNCE"), "{response}");
     }
 
     #[test]

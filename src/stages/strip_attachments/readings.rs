@@ -77,8 +77,9 @@ fn push(list: &mut Vec<String>, s: String) {
     }
 }
 
-/// Names of uuencoded (`begin 644 name`) and `begin-base64` blocks in a text part: mail
-/// clients such as Outlook and Thunderbird show them as attachments.
+/// Names of uuencoded (`begin 644 name`), `begin-base64` and yEnc (`=ybegin ...
+/// name=...`) blocks in a text part: mail clients such as Outlook and Thunderbird, and
+/// newsreaders, show them as attachments.
 pub fn uuencoded_names(mail: &MimeTree<'_>, part: &Part) -> Vec<String> {
     let Some(encoding) = TransferEncoding::parse(part.transfer_encoding.as_deref()) else {
         return Vec::new();
@@ -93,6 +94,15 @@ pub fn uuencoded_names(mail: &MimeTree<'_>, part: &Part) -> Vec<String> {
     };
     let mut names = Vec::new();
     for line in decoded.split(|&b| b == b'\n' || b == b'\r') {
+        if let Some(rest) = line.strip_prefix(b"=ybegin ") {
+            let text: String = rest.iter().map(|&b| b as char).collect();
+            if let Some(at) = text.find("name=") {
+                for v in params::file_system_variants(text[at + 5..].trim()) {
+                    push(&mut names, v);
+                }
+            }
+            continue;
+        }
         let rest = line
             .strip_prefix(b"begin-base64 ")
             .or_else(|| line.strip_prefix(b"begin "));
@@ -108,6 +118,93 @@ pub fn uuencoded_names(mail: &MimeTree<'_>, part: &Part) -> Vec<String> {
         }
     }
     names
+}
+
+/// The file names a TNEF attachment (`application/ms-tnef`, Outlook's `winmail.dat`)
+/// carries: Outlook shows the files inside it, so a filter must see their names. Read
+/// from the attributes `attAttachTitle` (0x00018010) and, inside `attAttachment`
+/// (0x00069005), the MAPI strings that follow `PR_ATTACH_LONG_FILENAME` and
+/// `PR_ATTACH_FILENAME` (scanned for, not fully parsed). `None` when the bytes are not
+/// TNEF.
+pub fn tnef_names(data: &[u8]) -> Option<Vec<String>> {
+    const SIGNATURE: [u8; 4] = [0x78, 0x9f, 0x3e, 0x22];
+    if data.len() < 6 || data[..4] != SIGNATURE {
+        return None;
+    }
+    let mut names = Vec::new();
+    let mut pos = 6;
+    // level (1), id (4), length (4), data, checksum (2)
+    while pos + 9 <= data.len() {
+        let id = u32::from_le_bytes(data[pos + 1..pos + 5].try_into().expect("4 bytes"));
+        let len = u32::from_le_bytes(data[pos + 5..pos + 9].try_into().expect("4 bytes")) as usize;
+        let start = pos + 9;
+        let Some(end) = start.checked_add(len).filter(|&e| e <= data.len()) else {
+            break;
+        };
+        let value = &data[start..end];
+        match id {
+            0x0001_8010 => {
+                let name: String = value
+                    .split(|&b| b == 0)
+                    .next()
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|&b| b as char)
+                    .collect();
+                for v in params::file_system_variants(name.trim()) {
+                    push(&mut names, v);
+                }
+            }
+            0x0006_9005 => {
+                for name in mapi_file_names(value) {
+                    for v in params::file_system_variants(name.trim()) {
+                        push(&mut names, v);
+                    }
+                }
+            }
+            _ => {}
+        }
+        pos = end + 2;
+    }
+    Some(names)
+}
+
+/// The string values of PR_ATTACH_LONG_FILENAME (0x3707) and PR_ATTACH_FILENAME
+/// (0x3704) in a MAPI property block, 8-bit (PT_STRING8, 0x001E) or UTF-16
+/// (PT_UNICODE, 0x001F): tag (4), count (4), length (4), bytes padded to 4.
+fn mapi_file_names(block: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    for tag in [0x3707_001Eu32, 0x3704_001E, 0x3707_001F, 0x3704_001F] {
+        let needle = tag.to_le_bytes();
+        for at in memchr::memmem::find_iter(block, &needle) {
+            let p = at + 4;
+            if p + 8 > block.len() {
+                continue;
+            }
+            let len = u32::from_le_bytes(block[p + 4..p + 8].try_into().expect("4 bytes")) as usize;
+            let Some(bytes) = block.get(p + 8..p + 8 + len.min(4096)) else {
+                continue;
+            };
+            let name = if tag & 0xFFFF == 0x001F {
+                let units: Vec<u16> = bytes
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .take_while(|&u| u != 0)
+                    .collect();
+                String::from_utf16_lossy(&units)
+            } else {
+                bytes
+                    .iter()
+                    .take_while(|&&b| b != 0)
+                    .map(|&b| b as char)
+                    .collect()
+            };
+            if !name.is_empty() {
+                out.push(name);
+            }
+        }
+    }
+    out
 }
 
 /// The alternative readings whose trees can differ from the default one for this
@@ -261,6 +358,40 @@ mod tests {
         assert!(d.names.contains(&"b.scr".to_string()));
         assert!(d.types.contains(&"application/x-msdownload".to_string()));
         assert!(d.attachment);
+    }
+
+    #[test]
+    fn tnef_attachment_titles_and_long_file_names_are_read() {
+        let mut tnef = vec![0x78, 0x9f, 0x3e, 0x22, 0x01, 0x00];
+        let attr = |tnef: &mut Vec<u8>, id: u32, data: &[u8]| {
+            tnef.push(0x02);
+            tnef.extend_from_slice(&id.to_le_bytes());
+            tnef.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            tnef.extend_from_slice(data);
+            tnef.extend_from_slice(&[0, 0]);
+        };
+        attr(&mut tnef, 0x0001_8010, b"EVIL~1.EXE\0");
+        let mut mapi = vec![1, 0, 0, 0];
+        mapi.extend_from_slice(&0x3707_001Fu32.to_le_bytes());
+        mapi.extend_from_slice(&1u32.to_le_bytes());
+        let long: Vec<u8> = "invoice.scr\0"
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
+        mapi.extend_from_slice(&(long.len() as u32).to_le_bytes());
+        mapi.extend_from_slice(&long);
+        attr(&mut tnef, 0x0006_9005, &mapi);
+        let names = tnef_names(&tnef).unwrap();
+        assert!(names.contains(&"EVIL~1.EXE".to_string()), "{names:?}");
+        assert!(names.contains(&"invoice.scr".to_string()), "{names:?}");
+        assert_eq!(tnef_names(b"not tnef at all"), None);
+    }
+
+    #[test]
+    fn yenc_blocks_in_text_are_found_by_name() {
+        let raw = b"Content-Type: text/plain\n\nsee below\n=ybegin line=128 size=4 name=evil.exe\nabcd\n=yend size=4\n";
+        let t = tree(raw);
+        assert_eq!(uuencoded_names(&t, t.part(0)), ["evil.exe"]);
     }
 
     #[test]
