@@ -16,12 +16,26 @@
 //! - `notice` (inline) or `notice_file` (relative to the config file): the notice text, a
 //!   template with `{{ filename }}`, `{{ content_type }}`, `{{ size }}`. Default:
 //!   `templates/strip_notice.txt`, built in.
-//! - `include_attached_messages` = false: when false, an attached message
-//!   (message/rfc822, message/global, …) and every part inside one is left alone, and a
-//!   match there is only reported. When true, parts inside attached messages are stripped
-//!   like any other, and an attached message that matches itself is replaced whole; a
-//!   base64-encoded attached message (whose parts cannot be edited in place) is replaced
-//!   whole when anything inside it would be stripped.
+//! - `include_attached_messages` = true (default): parts inside attached messages are
+//!   stripped like any other, an attached message that matches itself is replaced whole,
+//!   and a base64- or quoted-printable-encoded attached message (whose parts cannot be
+//!   edited in place) is decoded, looked into, and replaced whole when anything inside
+//!   it would be stripped. False: every part inside an attached message is left alone
+//!   and a match there is only reported.
+//! - `on_unstrippable` = `bounce` (default) | `drop` | `junk` | `deliver`, and
+//!   `unstrippable_message` (the bounce text): what a match that cannot be removed does
+//!   to the message (see "Fail closed" below).
+//!
+//! Matching is on every reading (see [`readings`]): every Content-Type and
+//! Content-Disposition field, every name parameter decoded every way a reader decodes
+//! it, names as file systems cut them, uuencoded and yEnc blocks in text, files inside
+//! TNEF attachments; then the message is read the other ways a reader could read it,
+//! and what another reading still finds after stripping cannot be removed.
+//!
+//! Fail closed: a match inside a signature or encryption, a uuencoded file in body
+//! text, a match another reading still sees, or a stripped rewrite that is not
+//! delivered (over a limit, content rules, WorkMail refusing it, the deadline, a panic)
+//! gets `on_unstrippable` for the stage's recipients, never the original with the file.
 //!
 //! Which parts are candidates: every single part except body text, and every attached
 //! message (any message/*, under the rule above). Body text is text/plain or text/html
@@ -30,10 +44,10 @@
 //! text parts, `attachment` parts and every other type (inline images too, which RFC 8621
 //! lists as attachments as well) are candidates. Never a part declared multipart/*
 //! (even one the parser could not split), never anything inside multipart/signed,
-//! multipart/encrypted or application/pkcs7-mime: a match there is reported ("left alone
-//! … inside multipart/signed") and not touched. Nor a part that does not start right
-//! after a boundary line (the parser reports such parts inside a close delimiter or an
-//! epilogue of broken mail): replacing it would change the structure, so it is reported.
+//! multipart/encrypted or application/pkcs7-mime: a match there is not touched ("left
+//! alone … inside multipart/signed") and fails closed. Text that is not in any part (a
+//! preamble, an epilogue) is never edited either: a part-like block there that matches
+//! fails closed.
 //!
 //! The notice part (see [`notice`]): `text/plain; charset=utf-8`, 7bit when ASCII, else
 //! quoted-printable (whose encoder writes `--` as `=2D-`, so no line starts like a
