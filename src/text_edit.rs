@@ -60,6 +60,26 @@ pub fn replace_text_pieces(
     id: PartId,
     pieces: &[&str],
 ) -> Result<TextChange, TextEditError> {
+    let mode = tree
+        .text_view(id)
+        .map_err(|e| TextEditError::Unreadable {
+            id,
+            reason: e.to_string(),
+        })?
+        .mode;
+    replace_text_pieces_as(tree, edits, id, pieces, mode)
+}
+
+/// [`replace_text_pieces`] for a caller that already read the part
+/// ([`MimeTree::text_view`]) and knows how its text maps to its bytes: the part is not
+/// decoded a second time.
+pub fn replace_text_pieces_as(
+    tree: &MimeTree<'_>,
+    edits: &mut Edits,
+    id: PartId,
+    pieces: &[&str],
+    mode: TextMode,
+) -> Result<TextChange, TextEditError> {
     let part = tree.part(id);
     if !matches!(part.kind, PartKind::Text | PartKind::Html) {
         return Err(TextEditError::NotText(id));
@@ -70,13 +90,6 @@ pub fn replace_text_pieces(
             token: part.transfer_encoding.clone().unwrap_or_default(),
         }
     })?;
-    let mode = tree
-        .text_view(id)
-        .map_err(|e| TextEditError::Unreadable {
-            id,
-            reason: e.to_string(),
-        })?
-        .mode;
     let declared = part
         .charset
         .clone()

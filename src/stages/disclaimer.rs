@@ -348,15 +348,16 @@ impl Disclaimer {
             Some(at) => splice_html_pieces(text, at, &block, nl, self.placement),
         };
         let pieces: Vec<&str> = pieces.iter().map(|p| p.as_ref()).collect();
-        let change = match text_edit::replace_text_pieces(mail, &mut cx.edits, id, &pieces) {
-            Ok(c) => c,
-            Err(e) => {
-                return Err(PartOutcome {
-                    decision: format!("{what}: {e}; left alone"),
-                    note: format!("left alone ({why}): {e}"),
-                });
-            }
-        };
+        let change =
+            match text_edit::replace_text_pieces_as(mail, &mut cx.edits, id, &pieces, view.mode) {
+                Ok(c) => c,
+                Err(e) => {
+                    return Err(PartOutcome {
+                        decision: format!("{what}: {e}; left alone"),
+                        note: format!("left alone ({why}): {e}"),
+                    });
+                }
+            };
         let change = describe_change(part, &change);
         Ok(PartOutcome {
             decision: format!("added to {what} {where_} ({change})"),
