@@ -28,6 +28,14 @@ use std::ops::Range;
 /// Multiparts and attached messages nested deeper than this are read as opaque leaves.
 pub const MAX_NESTING: usize = 128;
 
+/// Most parts read. A message of more (a 40 MB message can hold millions of empty
+/// parts) would cost memory in proportion; past this the scan stops, the rest of the
+/// message stays inside the multipart it was in, unread, and
+/// [`FindingKind::TooManyParts`] says so. Far above WorkMail's 500 attachments, so
+/// such a message is over the limits anyway (verdicts still apply, and
+/// `strip_attachments` fails closed on it).
+pub const MAX_PARTS: usize = 20_000;
+
 /// Longest line RFC 5322 allows before its line break.
 const MAX_LINE: usize = 998;
 
@@ -189,6 +197,8 @@ pub enum FindingKind {
     /// A boundary that ends in white space, which RFC 2046 forbids: Python drops it,
     /// other readers keep it, and they split the body differently.
     BoundaryTrailingSpace,
+    /// More than [`MAX_PARTS`] parts: the rest was not read.
+    TooManyParts,
 }
 
 impl fmt::Display for Finding {
@@ -232,6 +242,9 @@ impl fmt::Display for Finding {
                 )
             }
             FindingKind::BoundaryTrailingSpace => write!(f, "boundary ends in white space ({at})"),
+            FindingKind::TooManyParts => {
+                write!(f, "more than {MAX_PARTS} parts, the rest not read ({at})")
+            }
         }
     }
 }
@@ -259,6 +272,7 @@ impl FindingKind {
             FindingKind::DoubledDelimiter => "doubled-delimiter",
             FindingKind::UnreadableType => "unreadable-type",
             FindingKind::BoundaryTrailingSpace => "boundary-trailing-space",
+            FindingKind::TooManyParts => "too-many-parts",
         }
     }
 }
@@ -275,6 +289,7 @@ pub fn scan(raw: &[u8], reading: Reading) -> Structure {
     let mut s = Scanner {
         raw,
         reading,
+        capped: false,
         nodes: Vec::new(),
         findings: Vec::new(),
         frames: Vec::new(),
@@ -282,7 +297,7 @@ pub fn scan(raw: &[u8], reading: Reading) -> Structure {
     };
     s.begin_node(0, None, 0, true);
     let mut pos = 0;
-    while pos < raw.len() {
+    while pos < raw.len() && !s.capped {
         let (content_end, line_end) = s.line(pos);
         s.dispatch(pos, content_end, line_end);
         pos = line_end;
@@ -339,6 +354,8 @@ struct Open {
 struct Scanner<'a> {
     raw: &'a [u8],
     reading: Reading,
+    /// [`MAX_PARTS`] was reached: the scan stops, the rest is left unread.
+    capped: bool,
     nodes: Vec<Node>,
     findings: Vec<Finding>,
     frames: Vec<Frame>,
@@ -764,6 +781,13 @@ impl Scanner<'_> {
             self.check_body_for_boundary(&done, line_end);
             self.nodes[multipart].closed = true;
             self.nodes[multipart].epilogue_start = Some(line_end);
+        } else if self.nodes.len() >= MAX_PARTS {
+            self.capped = true;
+            self.findings.push(Finding {
+                part: multipart,
+                offset: line_start,
+                kind: FindingKind::TooManyParts,
+            });
         } else {
             let depth = self.nodes[multipart].depth + 1;
             self.begin_node(line_end, Some(multipart), depth, false);
@@ -1004,13 +1028,34 @@ mod tests {
     }
 
     #[test]
-    fn many_parts_scan_in_one_pass() {
+    fn past_the_part_cap_the_rest_is_not_read_and_says_so() {
         let mut raw = b"Content-Type: multipart/mixed; boundary=b\n\n".to_vec();
-        for _ in 0..20_000 {
+        for _ in 0..MAX_PARTS + 10 {
             raw.extend_from_slice(b"--b\n\nx\n");
         }
         raw.extend_from_slice(b"--b--\n");
         let s = scan(&raw, Reading::default());
-        assert_eq!(s.nodes.len(), 20_001);
+        assert_eq!(s.nodes.len(), MAX_PARTS);
+        assert!(
+            s.findings
+                .iter()
+                .any(|f| f.kind == FindingKind::TooManyParts)
+        );
+        assert_eq!(
+            s.nodes[0].body.end,
+            raw.len(),
+            "the rest stays in the multipart"
+        );
+    }
+
+    #[test]
+    fn many_parts_scan_in_one_pass() {
+        let mut raw = b"Content-Type: multipart/mixed; boundary=b\n\n".to_vec();
+        for _ in 0..10_000 {
+            raw.extend_from_slice(b"--b\n\nx\n");
+        }
+        raw.extend_from_slice(b"--b--\n");
+        let s = scan(&raw, Reading::default());
+        assert_eq!(s.nodes.len(), 10_001);
     }
 }

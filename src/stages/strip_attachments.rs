@@ -816,11 +816,13 @@ impl Stage for StripAttachments {
                 }
             }
         }
-        if let Some(f) = mail
-            .findings()
-            .iter()
-            .find(|f| f.kind == crate::structure::FindingKind::TooDeep)
-        {
+        if let Some(f) = mail.findings().iter().find(|f| {
+            matches!(
+                f.kind,
+                crate::structure::FindingKind::TooDeep
+                    | crate::structure::FindingKind::TooManyParts
+            )
+        }) {
             unstrippable.push(Unstrippable {
                 part: Some(f.part),
                 what: format!("the structure cannot be read: {f}"),
@@ -1523,6 +1525,24 @@ mod tests {
             r.decisions
                 .iter()
                 .any(|d| d.contains("uuencoded file with extension exe")),
+            "{r:?}"
+        );
+        assert!(response.contains("BOUNCE"), "{response}");
+    }
+
+    #[test]
+    fn past_the_part_cap_a_hidden_exe_fails_closed() {
+        let mut raw =
+            b"From: a@example.com\nContent-Type: multipart/mixed; boundary=b\n\n".to_vec();
+        for _ in 0..crate::structure::MAX_PARTS + 5 {
+            raw.extend_from_slice(b"--b\n\nx\n");
+        }
+        raw.extend_from_slice(
+            b"--b\nContent-Type: application/octet-stream; name=a.exe\n\nMZ\n--b--\n",
+        );
+        let (_, r, response) = run_with_actions(&exe(), &raw);
+        assert!(
+            r.decisions.iter().any(|d| d.contains("the rest not read")),
             "{r:?}"
         );
         assert!(response.contains("BOUNCE"), "{response}");
