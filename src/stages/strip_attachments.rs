@@ -605,7 +605,9 @@ impl StripAttachments {
             }
         }
         found.extend(self.outside_the_parts(mail));
-        if !mail.findings().is_empty() {
+        // The lenient parser's cost grows faster than the message; past its part cap
+        // (the message is over the attachment limit anyway) it is not asked.
+        if !mail.findings().is_empty() && mail.parts().len() <= readings::LENIENT_PARTS_MAX {
             found.extend(self.lenient_residual(bytes, &is_covered));
         }
         found
