@@ -12,6 +12,8 @@ use aws_sdk_workmailmessageflow::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_workmailmessageflow::operation::get_raw_message_content::GetRawMessageContentError;
 use aws_sdk_workmailmessageflow::operation::put_raw_message_content::PutRawMessageContentError;
 use aws_sdk_workmailmessageflow::types::{RawMessageContent, S3Reference};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Where rewritten messages are uploaded: bucket and key prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,22 +23,48 @@ pub struct Upload {
     pub prefix: String,
 }
 
-/// The S3 key pattern WorkMail accepts: letters, digits, `-` and `/`.
-fn key_char_ok(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-' || c == '/'
+/// The longest key S3Reference accepts.
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// Writes `id` into a key segment so that two different ids never give the same
+/// segment: WorkMail's own characters (`a-z`, `0-9`, `-`) stand for themselves, and
+/// every other byte becomes `X` and two upper-case hex digits (`.` is `X2E`, `A` is
+/// `X41`, `/` is `X2F`). Upper case appears only in escapes, so the mapping reads back
+/// one way, and a segment never holds a `/` of the id's own.
+fn escape_id(id: &str, out: &mut String) {
+    for b in id.bytes() {
+        if b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("X{b:02X}"));
+        }
+    }
 }
 
 impl Upload {
     pub const DEFAULT_PREFIX: &'static str = "workmail-flow/";
 
-    /// `<prefix><messageId>/<invocationId>`, with every character WorkMail's key pattern
-    /// refuses (`[a-zA-Z0-9-/]` only: no dots, no underscores) replaced by `-`. The same
-    /// event always gives the same key, so a retry overwrites rather than duplicates.
+    /// `<prefix><messageId>/<invocationId>`, each id escaped so that every key fits
+    /// WorkMail's pattern (`[a-zA-Z0-9-/]`: no dots, no underscores) and different ids
+    /// never share a key (see `escape_id`). A key past S3Reference's 1,024 characters
+    /// becomes `<prefix>h-<SHA-256 of both ids>`, which no escaped pair can equal (it has
+    /// no `/` after the prefix). The same event always gives the same key, so a retry
+    /// overwrites rather than duplicates.
     pub fn key(&self, message_id: &str, invocation_id: &str) -> String {
-        let raw = format!("{}{message_id}/{invocation_id}", self.prefix);
-        raw.chars()
-            .map(|c| if key_char_ok(c) { c } else { '-' })
-            .collect()
+        let mut key = self.prefix.clone();
+        escape_id(message_id, &mut key);
+        key.push('/');
+        escape_id(invocation_id, &mut key);
+        if key.len() <= MAX_KEY_LEN {
+            return key;
+        }
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(message_id.as_bytes());
+        h.update([0]);
+        h.update(invocation_id.as_bytes());
+        let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}h-{hex}", self.prefix)
     }
 }
 
@@ -47,6 +75,9 @@ pub struct AwsStore {
     pub s3: aws_sdk_s3::Client,
     /// `None` when no stage can change a message (nothing is ever uploaded).
     pub upload: Option<Upload>,
+    /// Multipart uploads under way, key to upload id, so one the deadline cut can be
+    /// aborted ([`MessageSink::abandon`]).
+    in_flight: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// The SDK configuration from the environment (credentials, Region, endpoints, retries).
@@ -68,7 +99,38 @@ impl AwsStore {
             workmail: aws_sdk_workmailmessageflow::Client::new(conf),
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
             upload,
+            in_flight: Arc::default(),
         }
+    }
+
+    /// A store over clients built elsewhere (tests point them at loopback servers).
+    pub fn from_clients(
+        workmail: aws_sdk_workmailmessageflow::Client,
+        s3: aws_sdk_s3::Client,
+        upload: Option<Upload>,
+    ) -> AwsStore {
+        AwsStore {
+            workmail,
+            s3,
+            upload,
+            in_flight: Arc::default(),
+        }
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn abort(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), StoreError> {
+        self.s3
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| unmodeled(&e))
     }
 }
 
@@ -180,18 +242,18 @@ impl AwsStore {
             .upload_id()
             .ok_or_else(|| StoreError::Other("S3 gave no multipart upload id".into()))?
             .to_string();
+        self.in_flight().insert(key.to_string(), upload_id.clone());
         let result = self.upload_parts(upload, key, &upload_id, output).await;
-        if result.is_err() {
-            // Best effort: the bucket's lifecycle rule removes abandoned uploads anyway,
-            // and the role may not allow s3:AbortMultipartUpload.
-            let _ = self
-                .s3
-                .abort_multipart_upload()
-                .bucket(&upload.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
+        self.in_flight().remove(key);
+        if let Err(e) = &result {
+            // Abort it, or the parts stay stored (and billed) until the bucket's
+            // lifecycle rule removes them.
+            match self.abort(&upload.bucket, key, &upload_id).await {
+                Ok(()) => tracing::info!(error = %e, "aborted the failed multipart upload"),
+                Err(a) => {
+                    tracing::warn!(error = %a, "could not abort the failed multipart upload; the bucket's lifecycle rule removes it")
+                }
+            }
         }
         result
     }
@@ -296,21 +358,78 @@ impl MessageSink for AwsStore {
             })?;
         Ok(())
     }
+
+    async fn abandon(&self, message_id: &str, invocation_id: &str) -> Result<usize, StoreError> {
+        let Some(upload) = &self.upload else {
+            return Ok(0);
+        };
+        let key = upload.key(message_id, invocation_id);
+        let Some(upload_id) = self.in_flight().remove(&key) else {
+            return Ok(0);
+        };
+        self.abort(&upload.bucket, &key, &upload_id).await?;
+        Ok(1)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn keys_follow_workmails_pattern_and_are_stable_for_a_retry() {
-        let u = Upload {
+    /// The S3 key pattern WorkMail accepts: letters, digits, `-` and `/`.
+    fn key_char_ok(c: char) -> bool {
+        c.is_ascii_alphanumeric() || c == '-' || c == '/'
+    }
+
+    fn upload() -> Upload {
+        Upload {
             bucket: "b".into(),
             prefix: Upload::DEFAULT_PREFIX.into(),
-        };
-        let k = u.key("d1234567-8e90.x_y", "0123abc");
-        assert_eq!(k, "workmail-flow/d1234567-8e90-x-y/0123abc");
-        assert_eq!(k, u.key("d1234567-8e90.x_y", "0123abc"));
-        assert!(k.chars().all(key_char_ok));
+        }
+    }
+
+    #[test]
+    fn keys_follow_workmails_pattern_and_are_stable_for_a_retry() {
+        let u = upload();
+        let k = u.key("d1234567-8e90-1f23", "0123abc");
+        assert_eq!(k, "workmail-flow/d1234567-8e90-1f23/0123abc");
+        assert_eq!(k, u.key("d1234567-8e90-1f23", "0123abc"));
+        let odd = u.key("d1234567-8e90.x_y", "0123ABC");
+        assert!(odd.chars().all(key_char_ok), "{odd}");
+        assert_eq!(odd, "workmail-flow/d1234567-8e90X2ExX5Fy/0123X41X42X43");
+    }
+
+    #[test]
+    fn ids_that_differ_only_in_characters_a_sanitiser_maps_alike_get_different_keys() {
+        let u = upload();
+        let ids = [
+            "m.1", "m_1", "m-1", "m/1", "m 1", "M-1", "m\u{e9}1", "m\u{e8}1", "mX2E1", "m", "m/",
+            "",
+        ];
+        let mut keys = std::collections::HashSet::new();
+        for m in ids {
+            for i in ["i", "I", "i.", "i_", ""] {
+                let k = u.key(m, i);
+                assert!(k.chars().all(key_char_ok), "{k}");
+                assert!(k.len() <= MAX_KEY_LEN);
+                assert!(keys.insert(k.clone()), "{m:?}/{i:?} collides: {k}");
+            }
+        }
+        // A message id and an invocation id never trade characters across the `/`.
+        assert_ne!(u.key("a/b", "c"), u.key("a", "b/c"));
+    }
+
+    #[test]
+    fn a_key_past_1024_characters_becomes_a_hash_that_still_tells_ids_apart() {
+        let u = upload();
+        let long = ".".repeat(400);
+        let a = u.key(&long, "x");
+        let b = u.key(&long, "y");
+        assert!(
+            a.len() <= MAX_KEY_LEN && a.starts_with("workmail-flow/h-"),
+            "{a}"
+        );
+        assert_ne!(a, b);
+        assert!(a.chars().all(key_char_ok));
     }
 }

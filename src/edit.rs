@@ -514,6 +514,64 @@ impl<'a> Output<'a> {
     }
 }
 
+impl Output<'_> {
+    /// The output with its pieces of the original held as byte ranges, so it no longer
+    /// borrows the original: a run on another thread can send it back beside the buffer
+    /// it owns, and [`OutputPlan::into_output`] rebuilds the same output from both.
+    pub fn into_plan(self) -> OutputPlan {
+        let base = self.original.as_ptr() as usize;
+        let end = base + self.original.len();
+        let segments = self
+            .segments
+            .into_iter()
+            .map(|seg| match seg {
+                Segment::Original(b) => {
+                    let start = b.as_ptr() as usize;
+                    if start >= base && start + b.len() <= end {
+                        PlannedSegment::Original(start - base..start - base + b.len())
+                    } else {
+                        // Not a piece of the original after all: keep its bytes.
+                        PlannedSegment::New(b.to_vec())
+                    }
+                }
+                Segment::New(b) => PlannedSegment::New(b),
+            })
+            .collect();
+        OutputPlan { segments }
+    }
+}
+
+/// An [`Output`] that does not borrow its original (see [`Output::into_plan`]).
+#[derive(Debug, Clone)]
+pub struct OutputPlan {
+    segments: Vec<PlannedSegment>,
+}
+
+#[derive(Debug, Clone)]
+enum PlannedSegment {
+    Original(std::ops::Range<usize>),
+    New(Vec<u8>),
+}
+
+impl OutputPlan {
+    /// The output again, over `original`: the buffer the plan was made from. A range
+    /// that does not fit `original` (another buffer) is cut to what fits.
+    pub fn into_output(self, original: &[u8]) -> Output<'_> {
+        let segments = self
+            .segments
+            .into_iter()
+            .map(|seg| match seg {
+                PlannedSegment::Original(r) => {
+                    let end = r.end.min(original.len());
+                    Segment::Original(&original[r.start.min(end)..end])
+                }
+                PlannedSegment::New(b) => Segment::New(b),
+            })
+            .collect();
+        Output { original, segments }
+    }
+}
+
 /// See [`Output::chunks`].
 pub struct OutputChunks<'o, 'a> {
     output: &'o Output<'a>,

@@ -9,13 +9,15 @@
 //! | content rules fail and repair cannot fix them | no upload, no put, DEFAULT, log |
 //! | throttling, 5xx, network faults | error result: WorkMail retries the invocation |
 //! | ResourceNotFound, InvalidContentLocation, other store errors | error result, logged with what to check |
-//! | the deadline would pass | DEFAULT with the message unchanged, log |
+//! | the deadline passes while fetching, running the stages or putting back | DEFAULT with the message unchanged (security stages fail closed), log the step cut |
 
 use crate::actions::Response;
+use crate::edit::{Output, OutputPlan};
 use crate::event::{Envelope, WorkMailEvent};
-use crate::pipeline::{Outcome, Pipeline};
+use crate::pipeline::{Outcome, Pipeline, Progress, RunOf};
 use crate::redact;
 use crate::store::{MessageSink, MessageSource, StoreError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::time::timeout_at;
 use tracing::Instrument;
@@ -51,8 +53,9 @@ pub enum Delivery {
     Replaced,
     /// The original goes through; the reason.
     Original(String),
-    /// The deadline came first; the step that was cut short.
-    TimedOut(&'static str),
+    /// The deadline came first; the step that was cut short (`fetch`, `put`, or the
+    /// stage that was running).
+    TimedOut(String),
 }
 
 /// The answer and what was done.
@@ -89,7 +92,7 @@ fn hint_for(e: &StoreError) -> &'static str {
 /// [`answer_deadline`]).
 pub async fn handle<S>(
     event: &WorkMailEvent,
-    pipeline: &Pipeline,
+    pipeline: &Arc<Pipeline>,
     store: &S,
     deadline: Instant,
 ) -> Result<HandlerResult, HandlerError>
@@ -109,7 +112,7 @@ where
 
 async fn handle_in_span<S>(
     event: &WorkMailEvent,
-    pipeline: &Pipeline,
+    pipeline: &Arc<Pipeline>,
     store: &S,
     deadline: Instant,
 ) -> Result<HandlerResult, HandlerError>
@@ -136,7 +139,7 @@ where
     let raw = match timeout_at(deadline, store.fetch(id)).await {
         Err(_) => {
             tracing::warn!(step = "fetch", "deadline reached; delivering unchanged");
-            return Ok(default(Delivery::TimedOut("fetch"), size));
+            return Ok(default(Delivery::TimedOut("fetch".into()), size));
         }
         Ok(Err(source)) => {
             let hint = hint_for(&source);
@@ -155,8 +158,26 @@ where
         fetch_ms = started.elapsed().as_millis() as u64,
         "fetched"
     );
-    let envelope = Envelope::from(event);
-    let result = pipeline.run(&raw, &envelope);
+    let (raw, planned) = match run_by(deadline, pipeline, raw, Envelope::from(event)).await {
+        Ok(ran) => ran,
+        Err((cut, timed_out)) => {
+            for why in &cut.fail_closed {
+                tracing::warn!(reason = %why, "the rewrite is not delivered; failing closed");
+            }
+            let delivery = if timed_out {
+                tracing::warn!(step = %cut.step, "deadline reached; delivering unchanged");
+                Delivery::TimedOut(cut.step)
+            } else {
+                Delivery::Original(format!("the stages failed during {}", cut.step))
+            };
+            return Ok(HandlerResult {
+                response: cut.answer.to_response(),
+                delivery,
+                size,
+            });
+        }
+    };
+    let result = planned.map_output(|plan| plan.into_output(&raw));
     for s in &result.stages {
         tracing::info!(
             stage = %s.label,
@@ -211,7 +232,7 @@ where
     }
     if tokio::time::Instant::now() >= deadline {
         tracing::warn!(step = "stages", "deadline reached; delivering unchanged");
-        return Ok(with_fallback(Delivery::TimedOut("stages")));
+        return Ok(with_fallback(Delivery::TimedOut("stages".into())));
     }
     match timeout_at(
         deadline,
@@ -221,7 +242,9 @@ where
     {
         Err(_) => {
             tracing::warn!(step = "put", "deadline reached; delivering unchanged");
-            Ok(with_fallback(Delivery::TimedOut("put")))
+            // The cut upload must not stay behind as an incomplete multipart upload.
+            abandon_by(deadline, store, id, &event.invocation_id).await;
+            Ok(with_fallback(Delivery::TimedOut("put".into())))
         }
         Ok(Ok(())) => {
             tracing::info!(
@@ -252,6 +275,76 @@ where
                 hint,
             })
         }
+    }
+}
+
+/// The time the answer margin leaves for cleaning up a cut upload.
+const ABANDON_BUDGET: Duration = Duration::from_millis(1000);
+
+/// Asks the store to remove what a cut `replace` left behind, within the answer margin.
+async fn abandon_by<S: MessageSink>(
+    deadline: tokio::time::Instant,
+    store: &S,
+    message_id: &str,
+    invocation_id: &str,
+) {
+    let by = deadline.max(tokio::time::Instant::now()) + ABANDON_BUDGET;
+    match timeout_at(by, store.abandon(message_id, invocation_id)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(aborted = n, "aborted the cut upload"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not abort the cut upload; the bucket's lifecycle rule removes it")
+        }
+        Err(_) => tracing::warn!(
+            "aborting the cut upload took too long; the bucket's lifecycle rule removes it"
+        ),
+    }
+}
+
+/// Runs the stages on a thread of their own and waits for them until `deadline`. Stages
+/// are synchronous and may be slow (a custom stage calling out, a pathological message),
+/// so the answer cannot wait on them: past the deadline this returns what to answer
+/// instead ([`Progress`]) with `true`, and the thread's result, when it comes, is
+/// dropped; `false` when the thread failed. The thread owns the message, and hands it
+/// back with a result that does not borrow it.
+async fn run_by(
+    deadline: tokio::time::Instant,
+    pipeline: &Arc<Pipeline>,
+    raw: Vec<u8>,
+    envelope: Envelope,
+) -> Result<(Vec<u8>, RunOf<OutputPlan>), (crate::pipeline::CutShort, bool)> {
+    let progress = Arc::new(Progress::default());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let pipeline = Arc::clone(pipeline);
+    let watch = Arc::clone(&progress);
+    let span = tracing::Span::current();
+    let spawned = std::thread::Builder::new()
+        .name("stages".into())
+        // As much stack as a main thread has: parsing is iterative, but custom stages
+        // may not be.
+        .stack_size(8 * 1024 * 1024)
+        .spawn(move || {
+            let _in_span = span.enter();
+            let result = pipeline
+                .run_watched(&raw, &envelope, &watch)
+                .map_output(Output::into_plan);
+            let _ = tx.send((raw, result));
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start a thread for the stages");
+        let mut cut = progress.snapshot();
+        cut.step = "starting the stages".into();
+        return Err((cut, false));
+    }
+    match timeout_at(deadline, rx).await {
+        Ok(Ok(ran)) => Ok(ran),
+        // The thread ended without an answer: something outside a stage panicked.
+        Ok(Err(_)) => {
+            let cut = progress.snapshot();
+            tracing::error!(step = %cut.step, "the stages' thread stopped without a result");
+            Err((cut, false))
+        }
+        Err(_) => Err((progress.snapshot(), true)),
     }
 }
 
@@ -306,14 +399,16 @@ mod tests {
         serde_json::from_str(r#"{"envelope":{"mailFrom":{"address":"a@example.com"},"recipients":[{"address":"b@example.com"}]},"messageId":"m-1","invocationId":"i1","flowDirection":"INBOUND"}"#).unwrap()
     }
 
-    fn pipeline(text: &str) -> Pipeline {
-        config::parse(
-            text,
-            Path::new("t.toml"),
-            Path::new("."),
-            &StageRegistry::builtin(),
+    fn pipeline(text: &str) -> Arc<Pipeline> {
+        Arc::new(
+            config::parse(
+                text,
+                Path::new("t.toml"),
+                Path::new("."),
+                &StageRegistry::builtin(),
+            )
+            .unwrap(),
         )
-        .unwrap()
     }
 
     fn later() -> Instant {
@@ -330,6 +425,109 @@ mod tests {
         assert_eq!(r.response, Response::default_for_all());
         let replaced = store.replaced.lock().unwrap();
         assert!(String::from_utf8_lossy(&replaced[0]).contains("X-A: 1\r\n"));
+    }
+
+    /// A custom stage that takes far longer than any deadline, and (as a security stage
+    /// would) asks to fail closed with `on_failure` when set.
+    struct Slow {
+        for_: Duration,
+        fail_closed: Option<crate::actions::Action>,
+    }
+
+    impl crate::stage::Stage for Slow {
+        fn run(
+            &self,
+            _: &crate::mime_tree::MimeTree<'_>,
+            cx: &mut crate::stage::StageContext<'_>,
+        ) -> crate::stage::StageReport {
+            std::thread::sleep(self.for_);
+            cx.edits.header(
+                0,
+                crate::edit::HeaderOp::Add {
+                    name: "X-Slow".into(),
+                    value: "1".into(),
+                },
+            );
+            crate::stage::StageReport::changed("added X-Slow")
+        }
+
+        fn on_failure(
+            &self,
+            _: &crate::mime_tree::MimeTree<'_>,
+            _: &crate::stage::StageContext<'_>,
+        ) -> Option<crate::actions::Action> {
+            self.fail_closed.clone()
+        }
+    }
+
+    fn slow_after(first: &str, fail_closed: Option<crate::actions::Action>) -> Arc<Pipeline> {
+        let mut stages: Vec<(String, Box<dyn crate::stage::Stage>)> = Vec::new();
+        if !first.is_empty() {
+            let table: toml::Table = first.parse().unwrap();
+            let mut keys = crate::stage::StageKeys::new(table, Path::new("."));
+            stages.push((
+                "verdict".into(),
+                crate::stages::verdict::build(&mut keys).unwrap(),
+            ));
+        }
+        stages.push((
+            "slow".into(),
+            Box::new(Slow {
+                for_: Duration::from_secs(5),
+                fail_closed,
+            }),
+        ));
+        Arc::new(Pipeline::from_stages(stages))
+    }
+
+    #[tokio::test]
+    async fn a_slow_stage_cannot_hold_the_answer_past_the_deadline() {
+        let store = FakeStore::new(MSG);
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(300);
+        let r = handle(&event(), &slow_after("", None), &store, deadline)
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "answered after {:?}",
+            started.elapsed()
+        );
+        assert_eq!(r.delivery, Delivery::TimedOut("stage 1 (slow)".into()));
+        assert_eq!(r.response, Response::default_for_all());
+        assert!(
+            store.replaced.lock().unwrap().is_empty(),
+            "nothing put back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cut_run_keeps_earlier_verdicts_and_a_cut_security_stage_fails_closed() {
+        let store = FakeStore::new(MSG);
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let r = handle(
+            &event(),
+            &slow_after("action = \"move_to_junk\"\n", None),
+            &store,
+            deadline,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.delivery, Delivery::TimedOut("stage 2 (slow)".into()));
+        let json = serde_json::to_string(&r.response).unwrap();
+        assert!(json.contains("MOVE_TO_JUNK"), "{json}");
+
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let r = handle(
+            &event(),
+            &slow_after("", Some(crate::actions::Action::Drop)),
+            &store,
+            deadline,
+        )
+        .await
+        .unwrap();
+        let json = serde_json::to_string(&r.response).unwrap();
+        assert!(json.contains("\"DROP\""), "{json}");
     }
 
     #[tokio::test]
@@ -440,12 +638,12 @@ mod tests {
         let r = handle(&event(), &pipeline(STAMP), &store, deadline)
             .await
             .unwrap();
-        assert_eq!(r.delivery, Delivery::TimedOut("fetch"));
+        assert_eq!(r.delivery, Delivery::TimedOut("fetch".into()));
         assert!(store.replaced.lock().unwrap().is_empty());
     }
 
     /// Collects what the handler logs (JSON, as in Lambda) while it handles one event.
-    fn logs_of(pipeline: &Pipeline, raw: &[u8]) -> String {
+    fn logs_of(pipeline: &Arc<Pipeline>, raw: &[u8]) -> String {
         #[derive(Clone, Default)]
         struct Buf(std::sync::Arc<Mutex<Vec<u8>>>);
         impl std::io::Write for Buf {
@@ -516,7 +714,7 @@ mod tests {
     #[test]
     fn log_addresses_true_shows_envelope_addresses() {
         let mut p = pipeline(STAMP);
-        p.log_addresses = true;
+        Arc::get_mut(&mut p).unwrap().log_addresses = true;
         let logs = logs_of(&p, MSG);
         assert!(
             logs.contains("a@example.com") && logs.contains("b@example.com"),

@@ -13,6 +13,7 @@
 //! | `WORKMAIL_FLOW_S3_PATH_STYLE` | `true` for path-style S3 addressing (local S3 servers on `localhost`) |
 //! | `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_WORKMAILMESSAGEFLOW` | the SDK's own endpoint overrides, for loopback servers |
 //! | `AWS_LAMBDA_LOG_FORMAT` | `JSON` for one JSON object per log record |
+//! | `AWS_LAMBDA_LOG_LEVEL` | the level Lambda's advanced logging controls set (`TRACE` to `FATAL`); `RUST_LOG`, when set, overrides it |
 
 use crate::aws::{AwsStore, Upload};
 use crate::config::{self, ConfigError};
@@ -22,6 +23,8 @@ use crate::metrics::{InvocationMetrics, MetricOutcome};
 use crate::pipeline::Pipeline;
 use crate::stage::StageRegistry;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The flow config compiled into the binary (`flow.toml` at the crate root).
@@ -44,7 +47,8 @@ pub enum StartupError {
 
 /// Everything the function builds once at start-up.
 pub struct Function {
-    pub pipeline: Pipeline,
+    /// Shared with the thread each invocation runs its stages on.
+    pub pipeline: Arc<Pipeline>,
     pub upload: Option<Upload>,
     /// Where the config came from, for logs.
     pub config_source: String,
@@ -96,7 +100,7 @@ impl Function {
             }
         };
         Ok(Function {
-            pipeline,
+            pipeline: Arc::new(pipeline),
             upload,
             config_source,
         })
@@ -120,11 +124,40 @@ pub enum LogTo {
     Stderr,
 }
 
+/// The log filter: `RUST_LOG` when set (a full `tracing` filter), else the level
+/// Lambda's advanced logging controls put in `AWS_LAMBDA_LOG_LEVEL`, else `info`.
+pub fn log_filter(
+    rust_log: Option<&str>,
+    lambda_level: Option<&str>,
+) -> tracing_subscriber::EnvFilter {
+    if let Some(f) = rust_log
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+    {
+        return f;
+    }
+    let level = match lambda_level
+        .map(|l| l.trim().to_ascii_uppercase())
+        .as_deref()
+    {
+        Some("TRACE") => "trace",
+        Some("DEBUG") => "debug",
+        Some("WARN") => "warn",
+        // tracing has no level above error.
+        Some("ERROR" | "FATAL") => "error",
+        _ => "info",
+    };
+    tracing_subscriber::EnvFilter::new(level)
+}
+
 /// Sets up `tracing` for the function: JSON records when `AWS_LAMBDA_LOG_FORMAT=JSON`,
-/// plain text otherwise, level from `RUST_LOG` (default `info`).
+/// plain text otherwise, level from `RUST_LOG`, else `AWS_LAMBDA_LOG_LEVEL`, else
+/// `info` (see [`log_filter`]).
 pub fn init_logging(to: LogTo) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = log_filter(
+        std::env::var("RUST_LOG").ok().as_deref(),
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
+    );
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -168,12 +201,29 @@ fn now_ms() -> u128 {
         .map_or(0, |d| d.as_millis())
 }
 
-/// Converts Lambda's deadline (milliseconds since the epoch) to an `Instant`.
-pub fn lambda_deadline(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+/// Converts Lambda's deadline (milliseconds since the epoch) to an `Instant`. A deadline
+/// that is zero or not in the future is no deadline (`None`): emulators send odd values
+/// (cargo-lambda's sends `600000`, a moment in 1970), and reading one as "already
+/// passed" would deliver every message unchanged. The handler then keeps WorkMail's own
+/// 15 s.
+pub fn lambda_deadline(deadline_ms: u64, now_ms: u64) -> Option<Instant> {
+    (deadline_ms > now_ms).then(|| Instant::now() + Duration::from_millis(deadline_ms - now_ms))
+}
+
+/// Set once the function has warned about an unusable deadline.
+static WARNED_NO_DEADLINE: AtomicBool = AtomicBool::new(false);
+
+/// [`lambda_deadline`] for the runtime's value, warning once per process when it is not
+/// usable.
+fn runtime_deadline(deadline_ms: u64) -> Option<Instant> {
+    let deadline = lambda_deadline(deadline_ms, now_ms() as u64);
+    if deadline.is_none() && !WARNED_NO_DEADLINE.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            deadline_ms,
+            "the runtime's deadline is absent, zero or already past; answering within WorkMail's 15 s instead"
+        );
+    }
+    deadline
 }
 
 /// Runs one event through the handler with AWS clients.
@@ -206,8 +256,8 @@ pub async fn run(registry: StageRegistry) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(lambda_runtime::service_fn(
         move |ev: lambda_runtime::LambdaEvent<WorkMailEvent>| async move {
             let started = Instant::now();
-            let deadline = lambda_deadline(ev.context.deadline);
-            let result = invoke(function, store, &ev.payload, Some(deadline)).await;
+            let deadline = runtime_deadline(ev.context.deadline);
+            let result = invoke(function, store, &ev.payload, deadline).await;
             let (outcome, size) = match &result {
                 Ok(r) => (MetricOutcome::from_delivery(&r.delivery), r.size),
                 Err(_) => (MetricOutcome::Error, 0),
@@ -232,6 +282,32 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn a_deadline_that_is_zero_or_past_is_no_deadline() {
+        let now = 1_800_000_000_000;
+        assert!(lambda_deadline(0, now).is_none());
+        assert!(
+            lambda_deadline(600_000, now).is_none(),
+            "cargo-lambda's value"
+        );
+        assert!(lambda_deadline(now, now).is_none());
+        let d = lambda_deadline(now + 5_000, now).unwrap();
+        let left = d - Instant::now();
+        assert!(left > Duration::from_secs(4) && left <= Duration::from_secs(5));
+    }
+
+    #[test]
+    fn rust_log_overrides_lambdas_log_level_which_overrides_info() {
+        let f = |r: Option<&str>, l: Option<&str>| log_filter(r, l).to_string();
+        assert_eq!(f(None, None), "info");
+        assert_eq!(f(None, Some("DEBUG")), "debug");
+        assert_eq!(f(None, Some("warn")), "warn");
+        assert_eq!(f(None, Some("FATAL")), "error");
+        assert_eq!(f(None, Some("nonsense")), "info");
+        assert_eq!(f(Some("trace"), Some("ERROR")), "trace");
+        assert_eq!(f(Some(""), Some("ERROR")), "error");
     }
 
     #[test]

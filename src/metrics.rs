@@ -121,7 +121,7 @@ mod tests {
             MetricOutcome::Rejected
         );
         assert_eq!(
-            MetricOutcome::from_delivery(&Delivery::TimedOut("fetch")),
+            MetricOutcome::from_delivery(&Delivery::TimedOut("fetch".into())),
             MetricOutcome::KeptOriginal
         );
     }

@@ -12,6 +12,7 @@ use crate::mime_tree::{MimeTree, PartId};
 use crate::rules;
 use crate::stage::{Stage, StageContext, StageReport};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
 
 /// A stage as configured: its label in reports (`stage 2 (disclaimer)`), its `when` and
 /// `unless` conditions, and the stage.
@@ -60,10 +61,16 @@ pub struct StageRecord {
     pub duration: std::time::Duration,
 }
 
-/// Everything a run produced.
-pub struct RunResult<'a> {
+/// Everything a run produced, with the message to deliver as an [`Output`].
+pub type RunResult<'a> = RunOf<Output<'a>>;
+
+/// Everything a run produced. `O` is how the message to deliver is held: an [`Output`]
+/// borrowing the original, or an [`crate::edit::OutputPlan`] that does not, so a run on
+/// another thread can hand its result back with the message it owns (see
+/// [`RunOf::map_output`]).
+pub struct RunOf<O> {
     /// The message to deliver: the rewrite, or the original unchanged.
-    pub output: Output<'a>,
+    pub output: O,
     pub outcome: Outcome,
     pub stages: Vec<StageRecord>,
     /// Re-encodings made to satisfy the content rules.
@@ -88,7 +95,23 @@ pub struct RunResult<'a> {
     pub touched: Vec<PartId>,
 }
 
-impl RunResult<'_> {
+impl<O> RunOf<O> {
+    /// The same result with the message held another way.
+    pub fn map_output<P>(self, f: impl FnOnce(O) -> P) -> RunOf<P> {
+        RunOf {
+            output: f(self.output),
+            outcome: self.outcome,
+            stages: self.stages,
+            repairs: self.repairs,
+            actions: self.actions,
+            fallback: self.fallback,
+            findings: self.findings,
+            fail_closed: self.fail_closed,
+            stopped: self.stopped,
+            touched: self.touched,
+        }
+    }
+
     pub fn is_changed(&self) -> bool {
         self.outcome == Outcome::Changed
     }
@@ -175,6 +198,18 @@ impl Pipeline {
 
     /// Runs every stage over `raw`.
     pub fn run<'a>(&self, raw: &'a [u8], envelope: &Envelope) -> RunResult<'a> {
+        self.run_watched(raw, envelope, &Progress::default())
+    }
+
+    /// Runs every stage over `raw`, keeping `progress` up to date with what to answer if
+    /// the run is cut short, so a handler that races the run against a deadline can
+    /// answer without waiting for it.
+    pub fn run_watched<'a>(
+        &self,
+        raw: &'a [u8],
+        envelope: &Envelope,
+        progress: &Progress,
+    ) -> RunResult<'a> {
         let stages: Vec<StageRef<'_>> = self
             .stages
             .iter()
@@ -184,7 +219,49 @@ impl Pipeline {
                 stage: s.stage.as_ref(),
             })
             .collect();
-        run_stages(&stages, raw, envelope)
+        run_stages(&stages, raw, envelope, progress)
+    }
+}
+
+/// What to answer if a run is cut short now: the step it is in, the delivery actions
+/// decided so far, and what the stage running now asks for should it not finish (a
+/// security stage fails closed, see [`Stage::on_failure`]). The run updates it before
+/// every stage; a handler reads it when the deadline comes first.
+#[derive(Debug, Default)]
+pub struct Progress {
+    now: Mutex<CutShort>,
+}
+
+/// See [`Progress`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CutShort {
+    /// The step under way, in words for the logs: `parsing`, `stage 2 (disclaimer)`,
+    /// `applying the edits`.
+    pub step: String,
+    /// The answer that holds if the run stops here (the original is delivered).
+    pub answer: Actions,
+    /// Why security stages fail closed in that case, for the logs.
+    pub fail_closed: Vec<String>,
+}
+
+impl Progress {
+    fn set(&self, step: &str, answer: &Actions, fail_closed: &[crate::stage::FailClosed]) {
+        let mut answer = answer.clone();
+        for f in fail_closed {
+            answer.set(f.action.clone(), f.scope.clone());
+        }
+        let now = CutShort {
+            step: step.to_string(),
+            answer,
+            fail_closed: fail_closed.iter().map(|f| f.reason.clone()).collect(),
+        };
+        // A poisoned lock only means a reader panicked; the value is still whole.
+        *self.now.lock().unwrap_or_else(|e| e.into_inner()) = now;
+    }
+
+    /// The answer if the run were cut short now.
+    pub fn snapshot(&self) -> CutShort {
+        self.now.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -195,7 +272,9 @@ pub(crate) fn run_stages<'a>(
     stages: &[StageRef<'_>],
     raw: &'a [u8],
     envelope: &Envelope,
+    progress: &Progress,
 ) -> RunResult<'a> {
+    progress.set("parsing", &Actions::default(), &[]);
     let unchanged = |outcome: Outcome| RunResult {
         output: Output::unchanged(raw),
         outcome,
@@ -248,6 +327,18 @@ pub(crate) fn run_stages<'a>(
                 continue;
             }
         }
+        // Should this stage not finish in time, a security stage fails closed as it
+        // would on a panic.
+        let on_failure = s.stage.on_failure(&tree, &cx);
+        let mut if_cut = cx.if_not_delivered.clone();
+        if let Some(action) = &on_failure {
+            if_cut.push(crate::stage::FailClosed {
+                action: action.clone(),
+                scope: cx.scope.clone(),
+                reason: format!("{} did not finish checking the message", s.label),
+            });
+        }
+        progress.set(s.label, &cx.actions, &if_cut);
         let started = std::time::Instant::now();
         let report = match catch_unwind(AssertUnwindSafe(|| s.stage.run(&tree, &mut cx))) {
             Ok(r) => r,
@@ -259,7 +350,7 @@ pub(crate) fn run_stages<'a>(
                 });
                 panicked = Some(format!("{} panicked", s.label));
                 // A security stage that could not do its job fails closed.
-                if let Some(action) = s.stage.on_failure(&tree, &cx) {
+                if let Some(action) = on_failure {
                     cx.if_not_delivered.push(crate::stage::FailClosed {
                         action,
                         scope: cx.scope.clone(),
@@ -279,6 +370,7 @@ pub(crate) fn run_stages<'a>(
         }
     }
     let stopped = cx.stop;
+    progress.set("applying the edits", &cx.actions, &cx.if_not_delivered);
     let mut fallback = cx.actions.clone();
     for f in &cx.if_not_delivered {
         fallback.set(f.action.clone(), f.scope.clone());

@@ -47,6 +47,18 @@ pub trait MessageSink: Send + Sync {
         invocation_id: &str,
         output: &Output<'_>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes what a `replace` cut short (by the deadline) left behind: an incomplete
+    /// multipart upload would otherwise stay, and be billed, until a lifecycle rule
+    /// removes it. Returns how many it removed; a store with nothing to clean up keeps
+    /// this default.
+    fn abandon(
+        &self,
+        _message_id: &str,
+        _invocation_id: &str,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        async { Ok(0) }
+    }
 }
 
 /// A folder of messages: `DIR/<messageId>.eml` in, `DIR/<messageId>.updated` out. For

@@ -113,7 +113,12 @@ pub fn run(stage: &dyn Stage, raw: &[u8], envelope: &Envelope) -> Run {
         conditions: &conditions,
         stage,
     }];
-    Run::from_result(run_stages(&stages, raw, envelope))
+    Run::from_result(run_stages(
+        &stages,
+        raw,
+        envelope,
+        &crate::pipeline::Progress::default(),
+    ))
 }
 
 /// Runs one stage over the message in an .eml file.

@@ -103,14 +103,14 @@ impl World {
     }
 
     fn store(&self) -> AwsStore {
-        AwsStore {
-            workmail: workmail_client(&self.emulator_url),
-            s3: self.s3.clone(),
-            upload: Some(Upload {
+        AwsStore::from_clients(
+            workmail_client(&self.emulator_url),
+            self.s3.clone(),
+            Some(Upload {
                 bucket: BUCKET.into(),
                 prefix: Upload::DEFAULT_PREFIX.into(),
             }),
-        }
+        )
     }
 
     fn message(&self, id: &str, raw: &[u8]) {
@@ -154,14 +154,16 @@ fn event(id: &str) -> WorkMailEvent {
     .unwrap()
 }
 
-fn pipeline(text: &str) -> Pipeline {
-    config::parse(
-        text,
-        Path::new("t.toml"),
-        Path::new("."),
-        &StageRegistry::builtin(),
+fn pipeline(text: &str) -> Arc<Pipeline> {
+    Arc::new(
+        config::parse(
+            text,
+            Path::new("t.toml"),
+            Path::new("."),
+            &StageRegistry::builtin(),
+        )
+        .unwrap(),
     )
-    .unwrap()
 }
 
 fn soon() -> Instant {
@@ -408,7 +410,7 @@ async fn a_fetch_that_would_pass_the_deadline_answers_default_unchanged() {
     let r = handler::handle(&event("msg-11"), &pipeline(STAMP), &w.store(), deadline)
         .await
         .unwrap();
-    assert_eq!(r.delivery, Delivery::TimedOut("fetch"));
+    assert_eq!(r.delivery, Delivery::TimedOut("fetch".into()));
     assert_eq!(r.response, Response::default_for_all());
     assert!(w.updated("msg-11").is_none());
 }
