@@ -7,6 +7,12 @@ use serde::Serialize;
 pub const MAX_ACTIONS: usize = 10;
 /// WorkMail refuses an outbound response naming more recipients than this.
 pub const MAX_OUTBOUND_RECIPIENTS: usize = 500;
+/// WorkMail refuses a response larger than this (bytes of JSON).
+pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+
+/// The bounce text when named bounces with different texts are merged to keep the
+/// response within [`MAX_ACTIONS`].
+pub const MERGED_BOUNCE_MESSAGE: &str = "Message blocked by policy";
 
 /// A delivery action. Only `Bounce` takes a parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +39,16 @@ impl Action {
     pub fn allowed_outbound(&self) -> bool {
         matches!(self, Action::Default | Action::Bounce { .. } | Action::Drop)
     }
+
+    /// Whether this action keeps the message from a recipient's inbox (bounce, drop,
+    /// junk): one a policy may apply to more recipients than it named, when it cannot
+    /// tell which ones it was meant for, without letting anything through it would stop.
+    pub fn is_restrictive(&self) -> bool {
+        matches!(
+            self,
+            Action::Bounce { .. } | Action::Drop | Action::MoveToJunk
+        )
+    }
 }
 
 /// Who an action covers: named recipients, or every recipient no other entry names.
@@ -40,6 +56,11 @@ impl Action {
 pub enum Scope {
     Recipients(Vec<String>),
     All,
+    /// Everyone but these listed recipients, including recipients the event does not
+    /// list (a `truncated` event): what a recipient condition selects when WorkMail cut
+    /// the list and the recipients left out may match it. The listed recipients named
+    /// here keep what they had.
+    AllExcept(Vec<String>),
 }
 
 /// The actions decided so far, in the order stages set them. A later decision for a
@@ -54,6 +75,34 @@ impl Actions {
     pub fn set(&mut self, action: Action, scope: Scope) {
         match &scope {
             Scope::All => self.entries.clear(),
+            Scope::AllExcept(except) => {
+                let is_excepted = |r: &String| except.iter().any(|e| e.eq_ignore_ascii_case(r));
+                let named = |entries: &[(Action, Scope)], r: &String| {
+                    entries.iter().any(|(_, s)| {
+                        matches!(s, Scope::Recipients(rs) if rs.iter().any(|x| x.eq_ignore_ascii_case(r)))
+                    })
+                };
+                let before = self.catch_all();
+                // The excepted recipients the catch-all covered keep its action by name.
+                let keep: Vec<String> = except
+                    .iter()
+                    .filter(|r| !named(&self.entries, r))
+                    .cloned()
+                    .collect();
+                for (_, s) in &mut self.entries {
+                    if let Scope::Recipients(rs) = s {
+                        rs.retain(is_excepted);
+                    }
+                }
+                self.entries.retain(
+                    |(_, s)| matches!(s, Scope::Recipients(r) if !r.is_empty()),
+                );
+                if before != action && !keep.is_empty() {
+                    self.set(before, Scope::Recipients(keep));
+                }
+                self.entries.push((action, Scope::All));
+                return;
+            }
             Scope::Recipients(rs) if rs.is_empty() => return,
             Scope::Recipients(rs) => {
                 for (_, s) in &mut self.entries {
@@ -96,7 +145,7 @@ impl Actions {
             .iter()
             .map(|(_, s)| match s {
                 Scope::Recipients(r) => r.len(),
-                Scope::All => 0,
+                _ => 0,
             })
             .sum();
         if direction == Direction::Outbound && named > MAX_OUTBOUND_RECIPIENTS {
@@ -109,6 +158,150 @@ impl Actions {
 
     pub fn entries(&self) -> &[(Action, Scope)] {
         &self.entries
+    }
+
+    /// The action of every recipient no entry names (DEFAULT unless a stage chose).
+    pub fn catch_all(&self) -> Action {
+        self.entries
+            .iter()
+            .rev()
+            .find(|(_, s)| matches!(s, Scope::All))
+            .map_or(Action::Default, |(a, _)| a.clone())
+    }
+
+    /// The same decisions in a response WorkMail accepts, and what had to give, in words
+    /// (empty when nothing did). In order:
+    /// 1. Named DEFAULT entries when the catch-all is DEFAULT say nothing: dropped.
+    /// 2. Past [`MAX_ACTIONS`], named bounces with different texts become one bounce
+    ///    with [`MERGED_BOUNCE_MESSAGE`]: every recipient keeps its action, some lose
+    ///    their text.
+    /// 3. Past [`MAX_OUTBOUND_RECIPIENTS`] named on outbound mail, or past
+    ///    [`MAX_RESPONSE_BYTES`], the largest named group becomes the catch-all and the
+    ///    recipients the catch-all covered are named instead. On a `truncated` event this
+    ///    is done only when that group's action is at least as restrictive as the old
+    ///    catch-all, since recipients the event leaves out take the new one.
+    /// 4. If the response still does not fit, every recipient is bounced, with a text
+    ///    saying why: over-applying a bounce tells the sender, where over-applying DEFAULT
+    ///    would let through mail a policy stops, or a DROP would lose it silently.
+    pub fn fit(&self, envelope: &crate::event::Envelope) -> (Actions, Vec<String>) {
+        let mut fitted = self.clone();
+        let mut notes = Vec::new();
+        if fitted.catch_all() == Action::Default {
+            fitted
+                .entries
+                .retain(|(a, s)| !(*a == Action::Default && matches!(s, Scope::Recipients(_))));
+        }
+        if fitted.to_response().actions.len() > MAX_ACTIONS {
+            let texts = fitted.merge_named_bounces();
+            notes.push(format!(
+                "{texts} bounce texts merged into one ({MERGED_BOUNCE_MESSAGE:?}) to stay within {MAX_ACTIONS} actions"
+            ));
+        }
+        if fitted.fits(envelope.direction).is_none() {
+            return (fitted, notes);
+        }
+        if let Some(flipped) = fitted.flipped(envelope) {
+            let why = fitted.fits(envelope.direction).unwrap_or_default();
+            if flipped.fits(envelope.direction).is_none() {
+                notes.push(format!(
+                    "{why}: the largest group's action became the catch-all and the rest are named instead"
+                ));
+                return (flipped, notes);
+            }
+        }
+        let why = fitted.fits(envelope.direction).unwrap_or_default();
+        let mut all = Actions::default();
+        all.set(
+            Action::Bounce {
+                message: format!(
+                    "The message has more recipients than the mail policy can decide for one by one ({}); send it to fewer recipients at a time",
+                    envelope.recipients.len()
+                ),
+            },
+            Scope::All,
+        );
+        notes.push(format!(
+            "{why}, and naming the others instead does not fit either: bounced for everyone"
+        ));
+        (all, notes)
+    }
+
+    /// Why WorkMail would refuse the response, or `None` when it fits.
+    fn fits(&self, direction: crate::event::Direction) -> Option<String> {
+        if let Some(p) = self.limit_problem(direction) {
+            return Some(p);
+        }
+        let bytes = serde_json::to_vec(&self.to_response()).map_or(0, |v| v.len());
+        (bytes > MAX_RESPONSE_BYTES).then(|| {
+            format!("the response would be {bytes} bytes; WorkMail accepts at most {MAX_RESPONSE_BYTES}")
+        })
+    }
+
+    /// Merges every named bounce into one with [`MERGED_BOUNCE_MESSAGE`]; returns how many
+    /// texts there were.
+    fn merge_named_bounces(&mut self) -> usize {
+        let mut merged = Vec::new();
+        let mut texts = 0;
+        self.entries.retain(|(a, s)| match (a, s) {
+            (Action::Bounce { .. }, Scope::Recipients(r)) => {
+                texts += 1;
+                merged.extend(r.iter().cloned());
+                false
+            }
+            _ => true,
+        });
+        let message = MERGED_BOUNCE_MESSAGE.to_string();
+        if !merged.is_empty() {
+            self.set(Action::Bounce { message }, Scope::Recipients(merged));
+        }
+        texts
+    }
+
+    /// The same decisions with the largest named group as the catch-all and the
+    /// recipients the old catch-all covered named (see [`Actions::fit`]); `None` when
+    /// there is no named group, or the event is truncated and the group's action is less
+    /// restrictive than the catch-all's.
+    fn flipped(&self, envelope: &crate::event::Envelope) -> Option<Actions> {
+        let (action, group) = self
+            .entries
+            .iter()
+            .filter_map(|(a, s)| match s {
+                Scope::Recipients(r) => Some((a, r)),
+                _ => None,
+            })
+            .max_by_key(|(_, r)| r.len())?;
+        let before = self.catch_all();
+        if envelope.truncated && before.is_restrictive() && !action.is_restrictive() {
+            return None;
+        }
+        let named: Vec<&String> = self
+            .entries
+            .iter()
+            .flat_map(|(_, s)| match s {
+                Scope::Recipients(r) => r.iter().collect::<Vec<_>>(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let rest: Vec<String> = envelope
+            .recipients
+            .iter()
+            .filter(|r| !named.iter().any(|n| n.eq_ignore_ascii_case(r)))
+            .cloned()
+            .collect();
+        let mut flipped = Actions::default();
+        let group = group.clone();
+        flipped.set(action.clone(), Scope::All);
+        for (a, s) in &self.entries {
+            if let Scope::Recipients(r) = s
+                && *r != group
+            {
+                flipped.set(a.clone(), Scope::Recipients(r.clone()));
+            }
+        }
+        if before != *action {
+            flipped.set(before, Scope::Recipients(rest));
+        }
+        Some(flipped)
     }
 
     /// The response in words for a report, counting recipients instead of naming them:
@@ -139,7 +332,8 @@ impl Actions {
                     recipients: Some(r.clone()),
                     all_recipients: None,
                 }),
-                Scope::All => all = action.clone(),
+                // `set` turns AllExcept into named entries and a catch-all.
+                Scope::All | Scope::AllExcept(_) => all = action.clone(),
             }
         }
         actions.push(ResponseAction {

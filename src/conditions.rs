@@ -11,8 +11,15 @@
 //!   stage runs when at least one recipient is left, and a `verdict` acts on exactly those.
 //!   So `unless = { recipient = "*@corp.example" }` on a disclaimer adds it as soon as one
 //!   recipient is outside corp.example, which is what the disclaimer is for. Only the
-//!   recipients the event lists can match: WorkMail cuts the list of a `truncated` event,
-//!   and a replayed message without an event has its To and Cc as recipients.
+//!   recipients the event lists can be named, and a replayed message without an event has
+//!   its To and Cc as recipients. WorkMail cuts the list of a `truncated` event (to keep
+//!   it within 128 KB), and the recipients it leaves out may match: on such an event a
+//!   recipient condition never skips the stage, and selects "everyone but the listed
+//!   recipients it does not select" ([`Scope::AllExcept`]). A restrictive verdict
+//!   (bounce, drop, junk) then also takes the response's catch-all, which is all that
+//!   reaches the recipients left out, so padding the list does not dodge it; a verdict
+//!   that lets mail through (`default`, `bypass_spam_check`) stays with the listed
+//!   recipients it selects.
 //! - `header = { name = "...", matches = "regex" }`, or a list of such tables: the
 //!   regular expression (Rust `regex` syntax, unanchored, case-sensitive unless it starts
 //!   with `(?i)`) is tried on every top-level field of that name, unfolded and RFC 2047
@@ -121,7 +128,7 @@ impl Conditions {
             }
             if !when.recipient.is_empty() {
                 selected.retain(|r| matches_any(&when.recipient, Some(r)));
-                if selected.is_empty() {
+                if selected.is_empty() && !envelope.truncated {
                     return skip(format!(
                         "when.recipient matched none of {} recipient(s)",
                         envelope.recipients.len()
@@ -154,7 +161,7 @@ impl Conditions {
             if !unless.recipient.is_empty() {
                 let before = selected.len();
                 selected.retain(|r| !matches_any(&unless.recipient, Some(r)));
-                if selected.is_empty() && before > 0 {
+                if selected.is_empty() && before > 0 && !envelope.truncated {
                     return skip(format!(
                         "unless.recipient matched every remaining recipient ({before})"
                     ));
@@ -168,6 +175,17 @@ impl Conditions {
             }
         }
 
+        // On a truncated event the recipients WorkMail left out may match too: the stage
+        // runs, for everyone but the listed recipients the conditions did not select.
+        if has_recipient_condition && envelope.truncated {
+            let except = envelope
+                .recipients
+                .iter()
+                .filter(|r| !selected.contains(r))
+                .cloned()
+                .collect();
+            return Ok(Scope::AllExcept(except));
+        }
         // With no envelope recipients (a replayed message without To or Cc) there is
         // nothing to narrow: `when.recipient` has already skipped, `unless` excluded none.
         Ok(

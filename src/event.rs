@@ -79,6 +79,9 @@ pub struct Envelope {
     pub subject: Option<String>,
     pub message_id: String,
     pub invocation_id: String,
+    /// WorkMail cut `recipients` to keep the event within 128 KB: there are recipients
+    /// it does not list, and only the response's catch-all reaches them.
+    pub truncated: bool,
 }
 
 impl From<&WorkMailEvent> for Envelope {
@@ -96,6 +99,7 @@ impl From<&WorkMailEvent> for Envelope {
             subject: e.subject.clone(),
             message_id: e.message_id.clone(),
             invocation_id: e.invocation_id.clone(),
+            truncated: e.truncated,
         }
     }
 }
@@ -129,6 +133,7 @@ impl Envelope {
                 .and_then(|m| m.subject().map(str::to_string)),
             message_id: String::new(),
             invocation_id: String::new(),
+            truncated: false,
         }
     }
 }

@@ -170,8 +170,12 @@ where
             } else {
                 Delivery::Original(format!("the stages failed during {}", cut.step))
             };
+            let (answer, fitted) = cut.answer.fit(&Envelope::from(event));
+            for note in &fitted {
+                tracing::warn!(note = %note, "response fitted to WorkMail's limits");
+            }
             return Ok(HandlerResult {
-                response: cut.answer.to_response(),
+                response: answer.to_response(),
                 delivery,
                 size,
             });
@@ -192,6 +196,9 @@ where
     }
     if !result.findings.is_empty() {
         tracing::info!(findings = %result.findings.join("; "), "ambiguous");
+    }
+    for note in &result.fitted {
+        tracing::warn!(note = %note, "response fitted to WorkMail's limits");
     }
     let response = result.actions.to_response();
     let with_actions = |delivery: Delivery| HandlerResult {

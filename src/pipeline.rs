@@ -87,6 +87,9 @@ pub struct RunOf<O> {
     /// Why security stages asked to fail closed if their change is not delivered
     /// ([`crate::stage::FailClosed`]); `fallback` carries their actions.
     pub fail_closed: Vec<String>,
+    /// What had to give for the response to fit WorkMail's limits (see
+    /// [`Actions::fit`]), in words; empty when nothing did.
+    pub fitted: Vec<String>,
     /// A stage set `stop`, so the stages after it did not run.
     pub stopped: bool,
     /// The parts whose header or body the delivered output changes (stages' edits and
@@ -107,6 +110,7 @@ impl<O> RunOf<O> {
             fallback: self.fallback,
             findings: self.findings,
             fail_closed: self.fail_closed,
+            fitted: self.fitted,
             stopped: self.stopped,
             touched: self.touched,
         }
@@ -138,6 +142,12 @@ impl<O> RunOf<O> {
             parts.push(format!(
                 "failed closed, the rewrite not being delivered: {}",
                 self.fail_closed.join("; ")
+            ));
+        }
+        if !self.fitted.is_empty() {
+            parts.push(format!(
+                "response fitted to WorkMail's limits: {}",
+                self.fitted.join("; ")
             ));
         }
         if !self.actions.entries().is_empty() {
@@ -286,6 +296,7 @@ pub(crate) fn run_stages<'a>(
         touched: Vec::new(),
         findings: Vec::new(),
         fail_closed: Vec::new(),
+        fitted: Vec::new(),
     };
     if stages.is_empty() {
         return unchanged(Outcome::Unchanged);
@@ -375,13 +386,21 @@ pub(crate) fn run_stages<'a>(
     for f in &cx.if_not_delivered {
         fallback.set(f.action.clone(), f.scope.clone());
     }
+    let (actions, mut fitted) = cx.actions.fit(envelope);
+    let (fallback, fallback_fitted) = fallback.fit(envelope);
+    for note in fallback_fitted {
+        if !fitted.contains(&note) {
+            fitted.push(note);
+        }
+    }
     let base = RunResult {
         output: Output::unchanged(raw),
         outcome: Outcome::Unchanged,
         stages: records,
         repairs: Vec::new(),
-        actions: cx.actions.clone(),
-        fallback: fallback.clone(),
+        actions,
+        fallback,
+        fitted,
         stopped,
         touched: Vec::new(),
         findings,

@@ -16,10 +16,15 @@
 //!   mail the verdict degrades to DEFAULT: it decides nothing, so the recipients keep
 //!   DEFAULT (or what an earlier verdict gave them; a misplaced junk rule must not undo
 //!   a bounce), and the report carries a warning.
-//! - WorkMail refuses a response with more than 10 actions or, outbound, more than 500
-//!   named recipients, then retries and finally applies the rule's fallback to everyone.
-//!   A verdict that would cross a limit is not applied and the report says why; the
-//!   decisions already made stand.
+//! - WorkMail refuses a response with more than 10 actions, over 256 KB or, outbound,
+//!   naming more than 500 recipients, then retries and finally applies the rule's
+//!   fallback to everyone. Every verdict is applied; the pipeline then fits the response
+//!   to those limits ([`crate::actions::Actions::fit`]: bounce texts merge, the larger
+//!   side becomes the catch-all, and as a last resort everyone is bounced with a text
+//!   saying why) and the report says what had to give.
+//! - On a `truncated` event (WorkMail cut the recipient list) a restrictive verdict whose
+//!   recipient condition may hold for recipients left out also takes the catch-all; see
+//!   [`crate::conditions`].
 //! - The bounce text is one line (control characters in inserted values become spaces)
 //!   of at most 1,000 characters; a text that renders empty becomes the default.
 
@@ -137,6 +142,13 @@ pub(crate) fn render_bounce(
     let recipients = match &cx.scope {
         Scope::All => env.recipients.join(", "),
         Scope::Recipients(r) => r.join(", "),
+        Scope::AllExcept(ex) => env
+            .recipients
+            .iter()
+            .filter(|r| !ex.contains(r))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
     };
     let subject = header_values(mail, &cx.edits, "Subject")
         .into_iter()
@@ -236,14 +248,45 @@ impl Stage for Verdict {
 
     fn run(&self, mail: &MimeTree<'_>, cx: &mut StageContext<'_>) -> StageReport {
         let env = cx.envelope;
-        let who = match &cx.scope {
+        let action = self.action(mail, cx);
+        let mut report = StageReport::default();
+        // On a truncated event a recipient condition may hold for recipients the event
+        // leaves out, which only the catch-all reaches. A restrictive verdict takes
+        // them too (a sender cannot dodge it by padding the recipient list); a verdict
+        // that lets mail through stays with the listed recipients it selected.
+        let mut scope = cx.scope.clone();
+        if let Scope::AllExcept(except) = &scope
+            && !action.is_restrictive()
+        {
+            let listed: Vec<String> = env
+                .recipients
+                .iter()
+                .filter(|r| !except.contains(r))
+                .cloned()
+                .collect();
+            if listed.is_empty() {
+                report.note(
+                    format!(
+                        "{} not applied: the event is truncated and lists none of the recipients the conditions select",
+                        action.type_name()
+                    ),
+                    false,
+                );
+                return self.stopping(cx, report);
+            }
+            scope = Scope::Recipients(listed);
+        }
+        let who = match &scope {
             Scope::All => "all recipients".to_string(),
             Scope::Recipients(r) => {
                 format!("{} of {} recipient(s)", r.len(), env.recipients.len())
             }
+            Scope::AllExcept(ex) => format!(
+                "all recipients but {} of the {} listed (the event is truncated, so recipients it leaves out are included)",
+                ex.len(),
+                env.recipients.len()
+            ),
         };
-        let action = self.action(mail, cx);
-        let mut report = StageReport::default();
         if env.direction == Direction::Outbound && !action.allowed_outbound() {
             report.note(
                 format!(
@@ -253,22 +296,16 @@ impl Stage for Verdict {
                 false,
             );
         } else {
-            let mut next = cx.actions.clone();
-            next.set(action.clone(), cx.scope.clone());
-            match next.limit_problem(env.direction) {
-                Some(problem) => report.note(
-                    format!(
-                        "warning: {} for {who} not applied: {problem}",
-                        action.type_name()
-                    ),
-                    false,
-                ),
-                None => {
-                    cx.actions = next;
-                    report.note(format!("{} for {who}", action.type_name()), false);
-                }
-            }
+            cx.actions.set(action.clone(), scope);
+            report.note(format!("{} for {who}", action.type_name()), false);
         }
+        self.stopping(cx, report)
+    }
+}
+
+impl Verdict {
+    /// Applies `stop` and returns the report.
+    fn stopping(&self, cx: &mut StageContext<'_>, mut report: StageReport) -> StageReport {
         if self.stop {
             cx.stop = true;
             report.note("stop: the stages after this one do not run", false);
@@ -389,17 +426,156 @@ mod tests {
         assert_eq!(r.summary(), "DROP for 1 of 2 recipient(s)");
     }
 
+    fn pipeline(text: &str) -> crate::pipeline::Pipeline {
+        testing::config(text, &crate::stage::StageRegistry::builtin()).unwrap()
+    }
+
+    fn addresses(n: usize, domain: &str) -> Vec<String> {
+        (0..n).map(|i| format!("r{i}@{domain}")).collect()
+    }
+
     #[test]
-    fn a_verdict_past_the_outbound_recipient_limit_is_not_applied() {
-        let many: Vec<String> = (0..501).map(|i| format!("r{i}@x.example")).collect();
-        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    fn an_outbound_verdict_for_more_than_500_recipients_names_the_others_instead() {
+        let mut all = addresses(550, "x.example");
+        all.extend(addresses(50, "corp.example"));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
         let env = testing::outbound("a@corp.example", &refs);
-        let tree = MimeTree::parse(MSG).unwrap();
-        let mut cx = StageContext::new(&env);
-        cx.scope = Scope::Recipients(many.clone());
-        let r = verdict(Kind::Drop, None).run(&tree, &mut cx);
-        assert!(cx.actions.entries().is_empty());
-        assert!(r.summary().contains("not applied"), "{}", r.summary());
+        let p = pipeline(
+            "[[stage]]\ntype = \"verdict\"\naction = \"drop\"\nwhen = { recipient = \"*@x.example\" }\n",
+        );
+        let run = testing::run_pipeline(&p, MSG, &env);
+        let json = run.response_json();
+        let actions = json["actions"].as_array().unwrap();
+        assert_eq!(actions.len(), 2, "{json}");
+        assert_eq!(actions[0]["action"]["type"], "DEFAULT");
+        assert_eq!(actions[0]["recipients"].as_array().unwrap().len(), 50);
+        assert_eq!(actions[1]["action"]["type"], "DROP");
+        assert_eq!(actions[1]["allRecipients"], true);
+        assert!(run.summary().contains("response fitted"), "{}", run.summary());
+    }
+
+    #[test]
+    fn an_outbound_split_that_cannot_be_named_either_way_bounces_everyone_saying_why() {
+        let mut all = addresses(600, "x.example");
+        all.extend(addresses(600, "corp.example"));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let env = testing::outbound("a@corp.example", &refs);
+        let p = pipeline(
+            "[[stage]]\ntype = \"verdict\"\naction = \"drop\"\nwhen = { recipient = \"*@x.example\" }\n",
+        );
+        let json = testing::run_pipeline(&p, MSG, &env).response_json();
+        let actions = json["actions"].as_array().unwrap();
+        assert_eq!(actions.len(), 1, "{json}");
+        assert_eq!(actions[0]["action"]["type"], "BOUNCE");
+        let text = actions[0]["action"]["parameters"]["bounceMessage"]
+            .as_str()
+            .unwrap();
+        assert!(text.contains("fewer recipients"), "{text}");
+    }
+
+    #[test]
+    fn inbound_verdicts_may_name_more_than_500_recipients() {
+        let all = addresses(700, "corp.example");
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let mut env = testing::inbound("a@x.example", &refs);
+        env.recipients.push("boss@corp.example".into());
+        let p = pipeline(
+            "[[stage]]\ntype = \"verdict\"\naction = \"move_to_junk\"\nunless = { recipient = \"boss@*\" }\n",
+        );
+        let json = testing::run_pipeline(&p, MSG, &env).response_json();
+        let actions = json["actions"].as_array().unwrap();
+        assert_eq!(actions[0]["recipients"].as_array().unwrap().len(), 700);
+        assert_eq!(actions[1]["action"]["type"], "DEFAULT");
+    }
+
+    #[test]
+    fn eleven_bounce_texts_merge_into_one_and_every_recipient_stays_bounced() {
+        let mut config = String::new();
+        let all = addresses(12, "corp.example");
+        for r in &all {
+            config.push_str(&format!(
+                "[[stage]]\ntype = \"verdict\"\naction = \"bounce\"\nmessage = \"no {r}\"\nwhen = {{ recipient = \"{r}\" }}\n"
+            ));
+        }
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let mut env = testing::inbound("a@x.example", &refs);
+        env.recipients.push("ok@corp.example".into());
+        let run = testing::run_pipeline(&pipeline(&config), MSG, &env);
+        let json = run.response_json();
+        let actions = json["actions"].as_array().unwrap();
+        assert_eq!(actions.len(), 2, "{json}");
+        assert_eq!(
+            actions[0]["action"]["parameters"]["bounceMessage"],
+            crate::actions::MERGED_BOUNCE_MESSAGE
+        );
+        assert_eq!(actions[0]["recipients"].as_array().unwrap().len(), 12);
+        assert_eq!(actions[1]["action"]["type"], "DEFAULT");
+        assert!(run.summary().contains("12 bounce texts merged"), "{}", run.summary());
+    }
+
+    #[test]
+    fn a_response_past_256_kb_names_the_smaller_side_instead() {
+        // 3,000 listed recipients with long addresses: naming them all would be ~330 KB.
+        let long = "a".repeat(100);
+        let all: Vec<String> = (0..3000).map(|i| format!("{long}{i}@corp.example")).collect();
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let mut env = testing::inbound("a@x.example", &refs);
+        env.recipients.push("boss@corp.example".into());
+        let p = pipeline(
+            "[[stage]]\ntype = \"verdict\"\naction = \"move_to_junk\"\nunless = { recipient = \"boss@*\" }\n",
+        );
+        let run = testing::run_pipeline(&p, MSG, &env);
+        let json = run.response_json();
+        assert!(json.to_string().len() <= crate::actions::MAX_RESPONSE_BYTES);
+        let actions = json["actions"].as_array().unwrap();
+        assert_eq!(actions[0]["action"]["type"], "DEFAULT", "{}", run.summary());
+        assert_eq!(actions[0]["recipients"], serde_json::json!(["boss@corp.example"]));
+        assert_eq!(actions[1]["action"]["type"], "MOVE_TO_JUNK");
+    }
+
+    #[test]
+    fn on_a_truncated_event_a_restrictive_verdict_also_takes_the_recipients_left_out() {
+        let mut env = testing::inbound("a@x.example", &["b@corp.example", "c@corp.example"]);
+        env.truncated = true;
+        // None of the listed recipients match: the ones left out may.
+        let p = pipeline(
+            "[[stage]]\ntype = \"verdict\"\naction = \"bounce\"\nwhen = { recipient = \"ceo@corp.example\" }\n",
+        );
+        let json = testing::run_pipeline(&p, MSG, &env).response_json();
+        let actions = json["actions"].as_array().unwrap();
+        assert_eq!(actions.len(), 2, "{json}");
+        assert_eq!(actions[0]["action"]["type"], "DEFAULT");
+        assert_eq!(
+            actions[0]["recipients"],
+            serde_json::json!(["b@corp.example", "c@corp.example"])
+        );
+        assert_eq!(actions[1]["action"]["type"], "BOUNCE");
+        assert_eq!(actions[1]["allRecipients"], true);
+
+        // Without truncation the same verdict selects nobody and is skipped.
+        env.truncated = false;
+        let json = testing::run_pipeline(&p, MSG, &env).response_json();
+        assert_eq!(json["actions"].as_array().unwrap().len(), 1);
+        assert_eq!(json["actions"][0]["action"]["type"], "DEFAULT");
+    }
+
+    #[test]
+    fn on_a_truncated_event_a_verdict_that_lets_mail_through_stays_with_listed_recipients() {
+        let mut env = testing::inbound("a@x.example", &["postmaster@corp.example", "b@corp.example"]);
+        env.truncated = true;
+        let p = pipeline(concat!(
+            "[[stage]]\ntype = \"verdict\"\naction = \"move_to_junk\"\n",
+            "[[stage]]\ntype = \"verdict\"\naction = \"bypass_spam_check\"\nwhen = { recipient = \"postmaster@*\" }\n",
+        ));
+        let json = testing::run_pipeline(&p, MSG, &env).response_json();
+        let actions = json["actions"].as_array().unwrap();
+        assert_eq!(actions[0]["action"]["type"], "BYPASS_SPAM_CHECK", "{json}");
+        assert_eq!(
+            actions[0]["recipients"],
+            serde_json::json!(["postmaster@corp.example"])
+        );
+        assert_eq!(actions[1]["action"]["type"], "MOVE_TO_JUNK");
+        assert_eq!(actions[1]["allRecipients"], true);
     }
 
     #[test]
