@@ -94,9 +94,8 @@ impl Actions {
                         rs.retain(is_excepted);
                     }
                 }
-                self.entries.retain(
-                    |(_, s)| matches!(s, Scope::Recipients(r) if !r.is_empty()),
-                );
+                self.entries
+                    .retain(|(_, s)| matches!(s, Scope::Recipients(r) if !r.is_empty()));
                 if before != action && !keep.is_empty() {
                     self.set(before, Scope::Recipients(keep));
                 }
@@ -233,7 +232,9 @@ impl Actions {
         }
         let bytes = serde_json::to_vec(&self.to_response()).map_or(0, |v| v.len());
         (bytes > MAX_RESPONSE_BYTES).then(|| {
-            format!("the response would be {bytes} bytes; WorkMail accepts at most {MAX_RESPONSE_BYTES}")
+            format!(
+                "the response would be {bytes} bytes; WorkMail accepts at most {MAX_RESPONSE_BYTES}"
+            )
         })
     }
 

@@ -17,6 +17,9 @@
 //! | `{id}.throttle` | the next N requests (N = the file's number) answer ThrottlingException |
 //! | `{id}.unavailable` | the next N requests answer 503 ServiceUnavailable |
 //! | `{id}.delay-ms` | GET waits that many milliseconds first |
+//! | `{id}.put-delay-ms` | POST waits that many milliseconds first (a put that times out after the upload) |
+//! | `{id}.put-throttle` | the next N POSTs answer ThrottlingException (GETs are served) |
+//! | `{id}.put-unavailable` | the next N POSTs answer 503 ServiceUnavailable (GETs are served) |
 
 use crate::mime_tree::MimeTree;
 use crate::rules;
@@ -114,15 +117,16 @@ impl Emulator {
         true
     }
 
-    fn injected_fault(&self, id: &str) -> Option<Reply> {
-        if self.take_fault(id, "throttle") {
+    fn injected_fault(&self, id: &str, method: &Method) -> Option<Reply> {
+        let put = *method == Method::POST;
+        if self.take_fault(id, "throttle") || (put && self.take_fault(id, "put-throttle")) {
             return Some(service_error(
                 StatusCode::BAD_REQUEST,
                 "ThrottlingException",
                 "rate exceeded (injected)",
             ));
         }
-        if self.take_fault(id, "unavailable") {
+        if self.take_fault(id, "unavailable") || (put && self.take_fault(id, "put-unavailable")) {
             return Some(service_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ServiceUnavailable",
@@ -148,7 +152,10 @@ impl Emulator {
                 "messageId must match [a-z0-9-]{1,120}",
             );
         }
-        if let Some(fault) = self.injected_fault(id) {
+        if *method == Method::POST {
+            self.delay(id, "put-delay-ms").await;
+        }
+        if let Some(fault) = self.injected_fault(id, method) {
             return fault;
         }
         match *method {
@@ -162,11 +169,16 @@ impl Emulator {
         }
     }
 
-    async fn get(&self, id: &str) -> Reply {
-        if let Ok(ms) = std::fs::read_to_string(self.file(id, "delay-ms")) {
+    /// Waits as long as the fault file `{id}.{ext}` says, if there is one.
+    async fn delay(&self, id: &str, ext: &str) {
+        if let Ok(ms) = std::fs::read_to_string(self.file(id, ext)) {
             let ms = ms.trim().parse().unwrap_or(0);
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
+    }
+
+    async fn get(&self, id: &str) -> Reply {
+        self.delay(id, "delay-ms").await;
         let updated = std::fs::read(self.file(id, "updated"));
         match updated.or_else(|_| std::fs::read(self.file(id, "eml"))) {
             Ok(bytes) => reply(StatusCode::OK, bytes, "message/rfc822"),

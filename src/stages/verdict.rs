@@ -451,7 +451,11 @@ mod tests {
         assert_eq!(actions[0]["recipients"].as_array().unwrap().len(), 50);
         assert_eq!(actions[1]["action"]["type"], "DROP");
         assert_eq!(actions[1]["allRecipients"], true);
-        assert!(run.summary().contains("response fitted"), "{}", run.summary());
+        assert!(
+            run.summary().contains("response fitted"),
+            "{}",
+            run.summary()
+        );
     }
 
     #[test]
@@ -510,14 +514,20 @@ mod tests {
         );
         assert_eq!(actions[0]["recipients"].as_array().unwrap().len(), 12);
         assert_eq!(actions[1]["action"]["type"], "DEFAULT");
-        assert!(run.summary().contains("12 bounce texts merged"), "{}", run.summary());
+        assert!(
+            run.summary().contains("12 bounce texts merged"),
+            "{}",
+            run.summary()
+        );
     }
 
     #[test]
     fn a_response_past_256_kb_names_the_smaller_side_instead() {
         // 3,000 listed recipients with long addresses: naming them all would be ~330 KB.
         let long = "a".repeat(100);
-        let all: Vec<String> = (0..3000).map(|i| format!("{long}{i}@corp.example")).collect();
+        let all: Vec<String> = (0..3000)
+            .map(|i| format!("{long}{i}@corp.example"))
+            .collect();
         let refs: Vec<&str> = all.iter().map(String::as_str).collect();
         let mut env = testing::inbound("a@x.example", &refs);
         env.recipients.push("boss@corp.example".into());
@@ -529,7 +539,10 @@ mod tests {
         assert!(json.to_string().len() <= crate::actions::MAX_RESPONSE_BYTES);
         let actions = json["actions"].as_array().unwrap();
         assert_eq!(actions[0]["action"]["type"], "DEFAULT", "{}", run.summary());
-        assert_eq!(actions[0]["recipients"], serde_json::json!(["boss@corp.example"]));
+        assert_eq!(
+            actions[0]["recipients"],
+            serde_json::json!(["boss@corp.example"])
+        );
         assert_eq!(actions[1]["action"]["type"], "MOVE_TO_JUNK");
     }
 
@@ -561,7 +574,10 @@ mod tests {
 
     #[test]
     fn on_a_truncated_event_a_verdict_that_lets_mail_through_stays_with_listed_recipients() {
-        let mut env = testing::inbound("a@x.example", &["postmaster@corp.example", "b@corp.example"]);
+        let mut env = testing::inbound(
+            "a@x.example",
+            &["postmaster@corp.example", "b@corp.example"],
+        );
         env.truncated = true;
         let p = pipeline(concat!(
             "[[stage]]\ntype = \"verdict\"\naction = \"move_to_junk\"\n",

@@ -3,7 +3,9 @@
 
 pub mod moto;
 pub mod runtime_api;
+pub mod s3_faults;
 pub mod tricks;
+pub mod world;
 
 use std::path::{Path, PathBuf};
 
