@@ -5,6 +5,14 @@
 //! - `direction` = `inbound` | `outbound`.
 //! - `sender`: case-insensitive globs (`*` any run of characters, `?` one) over the
 //!   envelope sender (SMTP MAIL FROM). A message without one matches no glob.
+//! - `authenticated_sender`: the same globs over the message's From address, holding only
+//!   when the receiving service proved it: the topmost `Authentication-Results` from a
+//!   trusted authserv-id (top-level config key `trusted_authserv_id`, default
+//!   `amazonses.com`) says DMARC passed for the From domain, or DKIM passed for it or a
+//!   parent domain (see [`crate::auth_results`]). `sender` alone proves nothing: anyone
+//!   can write any MAIL FROM, so `unless = { sender = "*@corp.example" }` lets an
+//!   outsider who claims a corp.example address past the rule. Use `sender` to sort
+//!   mail, `authenticated_sender` to exempt it from a policy.
 //! - `recipient`: the same globs over the envelope recipients. Conditions work per
 //!   recipient: `when.recipient` selects the recipients it matches (and holds when it
 //!   matches at least one); `unless.recipient` takes the recipients it matches away. The
@@ -43,6 +51,8 @@ use regex::Regex;
 pub struct Conditions {
     when: Option<Clause>,
     unless: Option<Clause>,
+    /// The authserv-ids whose Authentication-Results `authenticated_sender` believes.
+    trusted_authserv_ids: Vec<String>,
 }
 
 /// One `when` or `unless` table.
@@ -50,6 +60,7 @@ pub struct Conditions {
 struct Clause {
     direction: Option<Direction>,
     sender: Vec<AddressGlob>,
+    authenticated_sender: Vec<AddressGlob>,
     recipient: Vec<AddressGlob>,
     header: Vec<HeaderMatch>,
 }
@@ -71,7 +82,13 @@ impl std::fmt::Display for Skipped {
     }
 }
 
-const CLAUSE_KEYS: &[&str] = &["direction", "sender", "recipient", "header"];
+const CLAUSE_KEYS: &[&str] = &[
+    "direction",
+    "sender",
+    "authenticated_sender",
+    "recipient",
+    "header",
+];
 const HEADER_KEYS: &[&str] = &["name", "matches"];
 
 impl Conditions {
@@ -80,15 +97,32 @@ impl Conditions {
         Conditions::default()
     }
 
-    /// Reads the `when` and `unless` values of a stage table.
+    /// Reads the `when` and `unless` values of a stage table; `trusted_authserv_ids`
+    /// are the config's `trusted_authserv_id`.
     pub fn parse(
         when: Option<&toml::Value>,
         unless: Option<&toml::Value>,
+        trusted_authserv_ids: &[String],
     ) -> Result<Conditions, KeyError> {
         Ok(Conditions {
             when: when.map(|v| Clause::parse(v, "when")).transpose()?,
             unless: unless.map(|v| Clause::parse(v, "unless")).transpose()?,
+            trusted_authserv_ids: trusted_authserv_ids.to_vec(),
         })
+    }
+
+    /// Whether the message's authenticated From address matches one of `globs`, or why
+    /// not.
+    fn authenticated_match(
+        &self,
+        mail: &MimeTree<'_>,
+        globs: &[AddressGlob],
+    ) -> Result<(), String> {
+        match crate::auth_results::authenticated_from(mail, &self.trusted_authserv_ids) {
+            Ok(from) if matches_any(globs, Some(&from)) => Ok(()),
+            Ok(_) => Err("the authenticated From address did not match".into()),
+            Err(why) => Err(why.to_string()),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -126,6 +160,11 @@ impl Conditions {
             {
                 return skip("when.sender did not match the envelope sender".into());
             }
+            if !when.authenticated_sender.is_empty()
+                && let Err(why) = self.authenticated_match(mail, &when.authenticated_sender)
+            {
+                return skip(format!("when.authenticated_sender: {why}"));
+            }
             if !when.recipient.is_empty() {
                 selected.retain(|r| matches_any(&when.recipient, Some(r)));
                 if selected.is_empty() && !envelope.truncated {
@@ -157,6 +196,15 @@ impl Conditions {
                 && matches_any(&unless.sender, envelope.mail_from.as_deref())
             {
                 return skip("unless.sender matched the envelope sender".into());
+            }
+            if !unless.authenticated_sender.is_empty()
+                && self
+                    .authenticated_match(mail, &unless.authenticated_sender)
+                    .is_ok()
+            {
+                return skip(
+                    "unless.authenticated_sender matched the authenticated From address".into(),
+                );
             }
             if !unless.recipient.is_empty() {
                 let before = selected.len();
@@ -228,6 +276,7 @@ impl Clause {
         }
         for (name, globs) in [
             ("sender", &mut clause.sender),
+            ("authenticated_sender", &mut clause.authenticated_sender),
             ("recipient", &mut clause.recipient),
         ] {
             if let Some(v) = t.get(name) {
@@ -432,7 +481,11 @@ mod tests {
 
     fn conditions(toml_text: &str) -> Result<Conditions, KeyError> {
         let t: toml::Table = toml_text.parse().unwrap();
-        Conditions::parse(t.get("when"), t.get("unless"))
+        Conditions::parse(
+            t.get("when"),
+            t.get("unless"),
+            &[crate::auth_results::DEFAULT_TRUSTED_AUTHSERV_ID.to_string()],
+        )
     }
 
     fn env(direction: Direction, from: &str, to: &[&str]) -> Envelope {
@@ -445,6 +498,51 @@ mod tests {
     }
 
     const MSG: &[u8] = b"From: a@partner.example\r\nSubject: =?UTF-8?Q?Rechnung_f=C3=BCr_M=C3=A4rz?=\r\nX-Spam-Flag: YES\r\n\r\nbody\r\n";
+
+    #[test]
+    fn authenticated_sender_holds_only_for_a_from_address_ses_proved() {
+        let c = conditions("unless = { authenticated_sender = \"*@corp.example\" }").unwrap();
+        let e = env(Direction::Inbound, "ceo@corp.example", &["b@corp.example"]);
+        let run = |raw: &[u8]| {
+            let tree = MimeTree::parse(raw).unwrap();
+            c.evaluate(&tree, &Edits::new(), &e)
+        };
+        // An outsider claiming the CEO's address in MAIL FROM and From: the stage runs.
+        let spoofed = b"Authentication-Results: amazonses.com; spf=pass smtp.mailfrom=ceo@corp.example; dmarc=fail header.from=corp.example\r\nFrom: ceo@corp.example\r\n\r\nhi\r\n";
+        assert_eq!(run(spoofed), Ok(Scope::All));
+        // The same From with SES's DMARC pass: excluded.
+        let real = b"Authentication-Results: amazonses.com; dkim=pass header.i=@corp.example; dmarc=pass header.from=corp.example\r\nFrom: ceo@corp.example\r\n\r\nhi\r\n";
+        let skipped = run(real).unwrap_err();
+        assert!(
+            skipped.0.contains("unless.authenticated_sender"),
+            "{skipped}"
+        );
+        // The envelope sender is not what it reads: `sender` alone would have excluded both.
+        let by_sender = conditions("unless = { sender = \"*@corp.example\" }").unwrap();
+        let tree = MimeTree::parse(spoofed).unwrap();
+        assert!(by_sender.evaluate(&tree, &Edits::new(), &e).is_err());
+
+        let when = conditions("when = { authenticated_sender = \"*@corp.example\" }").unwrap();
+        let tree = MimeTree::parse(spoofed).unwrap();
+        let why = when.evaluate(&tree, &Edits::new(), &e).unwrap_err();
+        assert!(why.0.contains("DMARC"), "{why}");
+        assert!(!why.0.contains("ceo@"), "no addresses in reports: {why}");
+    }
+
+    #[test]
+    fn trusted_authserv_id_names_whose_results_count() {
+        let t: toml::Table = "unless = { authenticated_sender = \"*@corp.example\" }"
+            .parse()
+            .unwrap();
+        let c = Conditions::parse(None, t.get("unless"), &["mx.corp.example".to_string()]).unwrap();
+        let e = env(Direction::Inbound, "a@corp.example", &[]);
+        let ses = b"Authentication-Results: amazonses.com; dmarc=pass header.from=corp.example\r\nFrom: a@corp.example\r\n\r\nhi\r\n";
+        let own = b"Authentication-Results: MX.corp.example; dmarc=pass header.from=corp.example\r\nFrom: a@corp.example\r\n\r\nhi\r\n";
+        let tree = MimeTree::parse(ses).unwrap();
+        assert_eq!(c.evaluate(&tree, &Edits::new(), &e), Ok(Scope::All));
+        let tree = MimeTree::parse(own).unwrap();
+        assert!(c.evaluate(&tree, &Edits::new(), &e).is_err());
+    }
 
     fn eval(c: &Conditions, e: &Envelope) -> Result<Scope, Skipped> {
         let tree = MimeTree::parse(MSG).unwrap();

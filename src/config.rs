@@ -36,7 +36,7 @@ pub enum ConfigError {
 }
 
 /// Top-level keys a config may hold.
-const TOP_LEVEL_KEYS: &[&str] = &["stage", "log_addresses"];
+const TOP_LEVEL_KEYS: &[&str] = &["stage", "log_addresses", "trusted_authserv_id"];
 
 /// Loads and validates a config file with the built-in stages.
 pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
@@ -74,13 +74,36 @@ pub fn parse(
     if let Some(k) = top.keys().find(|k| !TOP_LEVEL_KEYS.contains(&k.as_str())) {
         return Err(top_err(
             k,
-            "unknown key (a config holds [[stage]] tables and log_addresses)".into(),
+            "unknown key (a config holds [[stage]] tables, log_addresses and trusted_authserv_id)"
+                .into(),
         ));
     }
     let log_addresses = match top.get("log_addresses") {
         None => false,
         Some(toml::Value::Boolean(b)) => *b,
         Some(_) => return Err(top_err("log_addresses", "must be true or false".into())),
+    };
+    // Whose Authentication-Results `authenticated_sender` believes: one id or a list.
+    let trusted: Vec<String> = match top.get("trusted_authserv_id") {
+        None => vec![crate::auth_results::DEFAULT_TRUSTED_AUTHSERV_ID.to_string()],
+        Some(toml::Value::String(s)) if !s.trim().is_empty() => vec![s.trim().to_string()],
+        Some(toml::Value::Array(items))
+            if !items.is_empty()
+                && items
+                    .iter()
+                    .all(|i| i.as_str().is_some_and(|s| !s.trim().is_empty())) =>
+        {
+            items
+                .iter()
+                .filter_map(|i| i.as_str().map(|s| s.trim().to_string()))
+                .collect()
+        }
+        Some(_) => {
+            return Err(top_err(
+                "trusted_authserv_id",
+                "must be an authserv-id such as \"amazonses.com\", or a list of them".into(),
+            ));
+        }
     };
     let tables = match top.get("stage") {
         None => Vec::new(),
@@ -128,7 +151,7 @@ pub fn parse(
         // and no stage can mistake them for its own keys.
         let when = table.remove("when");
         let unless = table.remove("unless");
-        let conditions = Conditions::parse(when.as_ref(), unless.as_ref())
+        let conditions = Conditions::parse(when.as_ref(), unless.as_ref(), &trusted)
             .map_err(|e| stage_err(&stage_type, &e.key, e.problem.clone()))?;
         let mut keys = StageKeys::new(table, base_dir);
         let stage =
@@ -158,6 +181,25 @@ mod tests {
             Path::new("."),
             &StageRegistry::builtin(),
         )
+    }
+
+    #[test]
+    fn trusted_authserv_id_takes_one_id_or_a_list_and_refuses_anything_else() {
+        let registry = StageRegistry::builtin();
+        let load = |text: &str| parse(text, Path::new("f.toml"), Path::new("."), &registry);
+        assert!(load("trusted_authserv_id = \"mx.corp.example\"\n").is_ok());
+        assert!(load("trusted_authserv_id = [\"amazonses.com\", \"mx.corp.example\"]\n").is_ok());
+        for bad in [
+            "trusted_authserv_id = \"\"",
+            "trusted_authserv_id = []",
+            "trusted_authserv_id = 3",
+        ] {
+            let e = load(bad).err().unwrap().to_string();
+            assert!(
+                e.contains("f.toml") && e.contains("trusted_authserv_id"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -54,6 +54,7 @@
 //! ```
 
 pub mod actions;
+pub mod auth_results;
 pub mod conditions;
 pub mod config;
 pub mod diff;

@@ -396,3 +396,27 @@ async fn responses_for_big_and_truncated_recipient_lists_stay_within_workmails_l
             <= workmail_flow::actions::MAX_RESPONSE_BYTES
     );
 }
+
+#[tokio::test]
+async fn an_outsider_claiming_a_corp_address_is_tagged_and_an_authenticated_colleague_is_not() {
+    let w = World::start("auth-sender").await;
+    let tag = "[[stage]]\ntype = \"subject_tag\"\ntag = \"[EXTERNAL]\"\nwhen = { direction = \"inbound\" }\nunless = { authenticated_sender = [\"*@corp.example\"] }\n";
+    let spoofed = b"Authentication-Results: amazonses.com; spf=pass smtp.mailfrom=ceo@corp.example; dkim=none; dmarc=fail header.from=corp.example\r\nFrom: CEO <ceo@corp.example>\r\nTo: bob@corp.example\r\nSubject: Wire transfer\r\nDate: Mon, 02 Nov 2026 09:14:00 +0000\r\nMessage-ID: <s@x.example>\r\n\r\nPay now.\r\n";
+    let real = b"Authentication-Results: amazonses.com; spf=pass smtp.mailfrom=ceo@corp.example; dkim=pass header.i=@corp.example; dmarc=pass header.from=corp.example\r\nFrom: CEO <ceo@corp.example>\r\nTo: bob@corp.example\r\nSubject: Lunch\r\nDate: Mon, 02 Nov 2026 09:14:00 +0000\r\nMessage-ID: <r@corp.example>\r\n\r\nNoon?\r\n";
+    w.message("msg-spoofed", spoofed);
+    w.message("msg-real", real);
+    let r = handler::handle(&event("msg-spoofed"), &pipeline(tag), &w.store(), soon())
+        .await
+        .unwrap();
+    assert_eq!(r.delivery, Delivery::Replaced);
+    let updated = String::from_utf8(w.updated("msg-spoofed").unwrap()).unwrap();
+    assert!(
+        updated.contains("Subject: [EXTERNAL] Wire transfer\r\n"),
+        "{updated}"
+    );
+    let r = handler::handle(&event("msg-real"), &pipeline(tag), &w.store(), soon())
+        .await
+        .unwrap();
+    assert_eq!(r.delivery, Delivery::Unchanged);
+    assert!(w.updated("msg-real").is_none());
+}
