@@ -204,6 +204,31 @@ fn the_function_times_out_before_workmails_15_seconds_with_room_to_answer() {
 }
 
 #[test]
+fn reserved_concurrency_is_a_parameter_whose_empty_default_reserves_nothing() {
+    let t = template();
+    let p = &t["Parameters"]["ReservedConcurrency"];
+    assert_eq!(p["Default"].as_str(), Some(""), "{p:?}");
+    let pattern = allowed_pattern(&t, "ReservedConcurrency");
+    for ok in ["", "0", "5", "100"] {
+        assert!(pattern.is_match(ok), "{ok:?}");
+    }
+    for bad in ["-1", "five", "5.5", " 5"] {
+        assert!(!pattern.is_match(bad), "{bad:?}");
+    }
+    let (_, f) = function(&t);
+    let v = &f["Properties"]["ReservedConcurrentExecutions"];
+    let args = intrinsic(v, "If").expect("ReservedConcurrentExecutions is an !If");
+    let cond = args[0].as_str().unwrap();
+    assert_eq!(norm(&args[1]), "Ref:ReservedConcurrency");
+    assert_eq!(norm(&args[2]), "Ref:AWS::NoValue");
+    // The condition holds exactly when the parameter is not empty.
+    assert_eq!(
+        norm(&t["Conditions"][cond]),
+        norm(&serde_yaml::from_str::<Value>("!Not [!Equals [!Ref ReservedConcurrency, \"\"]]").unwrap())
+    );
+}
+
+#[test]
 fn the_function_environment_is_what_the_code_reads() {
     let t = template();
     let (_, f) = function(&t);
@@ -378,7 +403,8 @@ fn expected_grants(t: &Value) -> BTreeMap<String, BTreeSet<String>> {
             messages.clone(),
         ),
         ("workmailmessageflow:PutRawMessageContent".into(), messages),
-        ("s3:PutObject".into(), objects),
+        ("s3:PutObject".into(), objects.clone()),
+        ("s3:AbortMultipartUpload".into(), objects),
         ("logs:CreateLogStream".into(), logs.clone()),
         ("logs:PutLogEvents".into(), logs),
     ])
@@ -410,10 +436,10 @@ fn doctored(from: &str, to: &str) -> Value {
 #[test]
 fn the_role_check_refuses_a_widened_role() {
     let widened = [
-        ("Action: s3:PutObject", "Action: s3:*"),
+        ("- s3:PutObject\n", "- s3:*\n"),
         (
-            "Action: s3:PutObject",
-            "Action: [s3:PutObject, s3:GetObject]",
+            "- s3:AbortMultipartUpload\n",
+            "- s3:AbortMultipartUpload\n                  - s3:GetObject\n",
         ),
         (
             "message/${OrganizationId}/*\n              # Upload",
