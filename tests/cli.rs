@@ -79,6 +79,64 @@ fn replay_writes_every_sample_and_reports_one_line_each() {
 }
 
 #[test]
+fn replay_with_events_gives_each_sample_its_own_event() {
+    let out = tmp("events");
+    let o = bin()
+        .arg("replay")
+        .arg("--config")
+        .arg(root().join("samples/flow.toml"))
+        .arg("--events")
+        .arg(root().join("samples/events"))
+        .arg("--out")
+        .arg(&out)
+        .arg(root().join("samples/alternative.eml"))
+        .arg(root().join("samples/plain.eml"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}{stderr}");
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap()
+            .to_string()
+    };
+    // alternative.json is outbound from corp.example: the disclaimer, no tag.
+    assert!(
+        line("alternative.eml").contains("stage 3 (disclaimer): added"),
+        "{stdout}"
+    );
+    assert!(
+        line("alternative.eml").contains("subject_tag): skipped"),
+        "{stdout}"
+    );
+    // plain.json is inbound from a partner: the tag.
+    assert!(line("plain.eml").contains("tagged the subject"), "{stdout}");
+
+    // A broken event is an error naming its file.
+    let events = tmp("bad-events");
+    std::fs::write(events.join("plain.json"), "{").unwrap();
+    let o = bin()
+        .arg("replay")
+        .arg("--config")
+        .arg(root().join("samples/flow.toml"))
+        .arg("--events")
+        .arg(&events)
+        .arg("--out")
+        .arg(&out)
+        .arg(root().join("samples/plain.eml"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("plain.json: not a WorkMail event"),
+        "{stdout}{stderr}"
+    );
+}
+
+#[test]
 fn replay_of_an_unchanged_message_writes_an_identical_copy() {
     let out = tmp("copy");
     let cfg = out.join("empty.toml");

@@ -224,7 +224,10 @@ fn reserved_concurrency_is_a_parameter_whose_empty_default_reserves_nothing() {
     // The condition holds exactly when the parameter is not empty.
     assert_eq!(
         norm(&t["Conditions"][cond]),
-        norm(&serde_yaml::from_str::<Value>("!Not [!Equals [!Ref ReservedConcurrency, \"\"]]").unwrap())
+        norm(
+            &serde_yaml::from_str::<Value>("!Not [!Equals [!Ref ReservedConcurrency, \"\"]]")
+                .unwrap()
+        )
     );
 }
 

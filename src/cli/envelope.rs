@@ -9,8 +9,13 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Args)]
 pub struct EnvelopeArgs {
     /// A WorkMail event (JSON) giving the envelope of every message.
-    #[arg(long, value_name = "EVENT.json", conflicts_with_all = ["direction", "sender", "recipient"])]
+    #[arg(long, value_name = "EVENT.json", conflicts_with_all = ["direction", "sender", "recipient", "events"])]
     pub event: Option<PathBuf>,
+    /// A folder of WorkMail events: each message takes DIR/<its file name without
+    /// extension>.json when there is one (samples/events for the samples), else the
+    /// flags below or its own From, To and Cc.
+    #[arg(long, value_name = "DIR")]
+    pub events: Option<PathBuf>,
     /// The direction when there is no event.
     #[arg(long, value_parser = ["inbound", "outbound"])]
     pub direction: Option<String>,
@@ -23,7 +28,13 @@ pub struct EnvelopeArgs {
 }
 
 /// Where the envelope of each message comes from.
-pub enum EnvelopeSource {
+pub struct EnvelopeSource {
+    base: Base,
+    /// `--events DIR`: a message's own event, when DIR has one.
+    events: Option<PathBuf>,
+}
+
+enum Base {
     Event(Envelope),
     Flags {
         direction: Direction,
@@ -32,31 +43,52 @@ pub enum EnvelopeSource {
     },
 }
 
+fn read_event(path: &Path) -> Result<Envelope, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let event: WorkMailEvent = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a WorkMail event: {e}", path.display()))?;
+    Ok(Envelope::from(&event))
+}
+
 impl EnvelopeSource {
     /// Reads the event file, if one was given; errors name the file.
     pub fn from_args(args: &EnvelopeArgs) -> Result<EnvelopeSource, String> {
-        if let Some(path) = &args.event {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-            let event: WorkMailEvent = serde_json::from_str(&text)
-                .map_err(|e| format!("{}: not a WorkMail event: {e}", path.display()))?;
-            return Ok(EnvelopeSource::Event(Envelope::from(&event)));
+        if let Some(dir) = &args.events
+            && !dir.is_dir()
+        {
+            return Err(format!("{}: --events must name a folder", dir.display()));
         }
-        Ok(EnvelopeSource::Flags {
-            direction: args
-                .direction
-                .as_deref()
-                .and_then(Direction::parse)
-                .unwrap_or_default(),
-            sender: args.sender.clone(),
-            recipients: args.recipient.clone(),
+        let base = match &args.event {
+            Some(path) => Base::Event(read_event(path)?),
+            None => Base::Flags {
+                direction: args
+                    .direction
+                    .as_deref()
+                    .and_then(Direction::parse)
+                    .unwrap_or_default(),
+                sender: args.sender.clone(),
+                recipients: args.recipient.clone(),
+            },
+        };
+        Ok(EnvelopeSource {
+            base,
+            events: args.events.clone(),
         })
     }
 
-    pub fn for_message(&self, raw: &[u8]) -> Envelope {
-        match self {
-            EnvelopeSource::Event(e) => e.clone(),
-            EnvelopeSource::Flags {
+    /// The envelope of the message read from `input` (`None`: stdin); an error names
+    /// the event file that cannot be read.
+    pub fn for_message(&self, input: Option<&Path>, raw: &[u8]) -> Result<Envelope, String> {
+        if let (Some(dir), Some(stem)) = (&self.events, input.and_then(|p| p.file_stem())) {
+            let path = dir.join(stem).with_extension("json");
+            if path.exists() {
+                return read_event(&path);
+            }
+        }
+        Ok(match &self.base {
+            Base::Event(e) => e.clone(),
+            Base::Flags {
                 direction,
                 sender,
                 recipients,
@@ -70,7 +102,7 @@ impl EnvelopeSource {
                 }
                 env
             }
-        }
+        })
     }
 }
 

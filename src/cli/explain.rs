@@ -49,7 +49,13 @@ pub fn run(args: &ExplainArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let envelope = envelopes.for_message(&raw);
+    let envelope = match envelopes.for_message(Some(&args.message), &raw) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let result = pipeline.run(&raw, &envelope);
     let style = if args.ascii {
         TreeStyle::Ascii

@@ -199,7 +199,7 @@ fn replay_file(
     let name = input
         .file_name()
         .ok_or_else(|| "input has no file name".to_string())?;
-    let envelope = envelopes.for_message(&raw);
+    let envelope = envelopes.for_message(Some(input), &raw)?;
     let result = pipeline.run(&raw, &envelope);
     let out_path = out_dir.join(name);
     let mut file = std::fs::File::create(&out_path)
@@ -223,7 +223,13 @@ fn filter_stdin(pipeline: &Pipeline, envelopes: &EnvelopeSource, diff: bool) -> 
         eprintln!("error: stdin: cannot read: {e}");
         return EXIT_FAILED;
     }
-    let envelope = envelopes.for_message(&raw);
+    let envelope = match envelopes.for_message(None, &raw) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
     let result = pipeline.run(&raw, &envelope);
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = result
