@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Peak memory of the `rewrite` Lambda binary handling one 40 MB message (29 MB
-# attachment) with benches/full.toml, end to end on loopback: a one-event fake Runtime
-# API (benches/fake_runtime.py), the Message Flow emulator (`workmail-flow emulate`) and
-# moto's S3 server. Prints /usr/bin/time's "Maximum resident set size".
+# Peak memory and time of the `rewrite` Lambda binary handling one 40 MB message with
+# benches/full.toml, end to end on loopback: a one-event fake Runtime API
+# (benches/fake_runtime.py), the Message Flow emulator (`workmail-flow emulate`) and
+# moto's S3 server. Prints /usr/bin/time's "Maximum resident set size", CPU times and
+# the function's own `total_ms` (fetch, stages, upload and put back).
+#
+#     benches/lambda_memory.sh          # gen_large.py: a 29 MB attachment and a small .exe
+#     benches/lambda_memory.sh worst    # gen_worst.py: 500 attachments, 4 MB bodies (docs/deploy.md)
 #
 # Needs: moto 5.2.5 or later (older ones answer CompleteMultipartUpload in a shape the
 # SDK refuses): .venv-ci/ as .ci/run installs it, else `moto_server` on PATH; and a
@@ -15,7 +19,12 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 mkdir -p "$work/messages"
-python3 "$repo/benches/gen_large.py" "$work/messages/big.eml"
+case "${1:-large}" in
+    large) python3 "$repo/benches/gen_large.py" "$work/messages/big.eml" ;;
+    worst) python3 "$repo/benches/gen_worst.py" "$work/messages/big.eml" ;;
+    *) echo "usage: $0 [large|worst]" >&2; exit 2 ;;
+esac
+ls -l "$work/messages/big.eml" | awk '{print "message bytes:", $5}'
 sed 's/"messageId": "plain"/"messageId": "big"/' "$repo/samples/events/plain.json" > "$work/big.json"
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
 export AWS_ENDPOINT_URL_S3=http://127.0.0.1:5077 WORKMAIL_FLOW_S3_PATH_STYLE=true
@@ -37,4 +46,6 @@ pkill -TERM -P "$timer" || true
 wait "$timer" 2>/dev/null || true
 grep POST "$work/runtime.log" || { echo "no response from the function" >&2; exit 1; }
 [ -f "$work/messages/big.updated" ] && echo "the emulator accepted the rewritten message"
-grep "Maximum resident set size" "$work/rewrite.err"
+grep -E "Maximum resident set size|User time|System time" "$work/rewrite.err"
+grep -o 'total_ms=[0-9]*' "$work/rewrite.out" || true
+grep -oE 'stage=[^=]* changed=[a-z]+ .*duration_us=[0-9]+' "$work/rewrite.out" | sed -E 's/ decisions=.* duration_us=/ duration_us=/' || true

@@ -508,6 +508,35 @@ mod tests {
         );
     }
 
+    fn build_slow(
+        _: &mut crate::stage::StageKeys,
+    ) -> Result<Box<dyn crate::stage::Stage>, crate::stage::KeyError> {
+        Ok(Box::new(Slow {
+            for_: Duration::from_secs(5),
+            fail_closed: None,
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_run_cut_before_a_security_stage_ran_fails_closed_for_it() {
+        let mut registry = StageRegistry::builtin();
+        registry.register("slow", build_slow);
+        let text = "[[stage]]\ntype = \"slow\"\n[[stage]]\ntype = \"strip_attachments\"\nextensions = [\"exe\"]\non_unstrippable = \"drop\"\n[[stage]]\ntype = \"strip_attachments\"\nextensions = [\"exe\"]\nwhen = { direction = \"outbound\" }\n";
+        let p =
+            Arc::new(config::parse(text, Path::new("t.toml"), Path::new("."), &registry).unwrap());
+        let store = FakeStore::new(MSG);
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let r = handle(&event(), &p, &store, deadline).await.unwrap();
+        assert_eq!(r.delivery, Delivery::TimedOut("stage 1 (slow)".into()));
+        let json = serde_json::to_string(&r.response).unwrap();
+        // Stage 2 never ran: it fails closed. Stage 3's conditions do not hold (the
+        // event is inbound), so its bounce does not apply.
+        assert_eq!(
+            json,
+            r#"{"actions":[{"action":{"type":"DROP"},"allRecipients":true}]}"#
+        );
+    }
+
     #[tokio::test]
     async fn a_cut_run_keeps_earlier_verdicts_and_a_cut_security_stage_fails_closed() {
         let store = FakeStore::new(MSG);

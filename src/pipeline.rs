@@ -233,6 +233,40 @@ impl Pipeline {
     }
 }
 
+/// What the security stages in `rest` (the one about to run first) ask for if the run
+/// stops before they have checked the message ([`Stage::on_failure`]), each for the
+/// recipients its conditions select as things stand; a stage whose conditions do not
+/// hold now asks for nothing. `cx.scope` is the first stage's, and is left as it was.
+fn unchecked_fail_closed(
+    rest: &[StageRef<'_>],
+    tree: &MimeTree<'_>,
+    cx: &mut StageContext<'_>,
+    envelope: &Envelope,
+) -> Vec<crate::stage::FailClosed> {
+    let own_scope = cx.scope.clone();
+    let mut out = Vec::new();
+    for (j, s) in rest.iter().enumerate() {
+        let scope = if j == 0 {
+            own_scope.clone()
+        } else {
+            match s.conditions.evaluate(tree, &cx.edits, envelope) {
+                Ok(scope) => scope,
+                Err(_) => continue,
+            }
+        };
+        cx.scope = scope.clone();
+        if let Some(action) = s.stage.on_failure(tree, cx) {
+            out.push(crate::stage::FailClosed {
+                action,
+                scope,
+                reason: format!("{} did not check the message", s.label),
+            });
+        }
+    }
+    cx.scope = own_scope;
+    out
+}
+
 /// What to answer if a run is cut short now: the step it is in, the delivery actions
 /// decided so far, and what the stage running now asks for should it not finish (a
 /// security stage fails closed, see [`Stage::on_failure`]). The run updates it before
@@ -316,7 +350,7 @@ pub(crate) fn run_stages<'a>(
     let mut records = Vec::with_capacity(stages.len());
     let mut stopped_by: Option<&str> = None;
     let mut panicked: Option<String> = None;
-    for s in stages {
+    for (i, s) in stages.iter().enumerate() {
         if let Some(by) = stopped_by {
             records.push(StageRecord {
                 label: s.label.to_string(),
@@ -338,17 +372,11 @@ pub(crate) fn run_stages<'a>(
                 continue;
             }
         }
-        // Should this stage not finish in time, a security stage fails closed as it
-        // would on a panic.
-        let on_failure = s.stage.on_failure(&tree, &cx);
+        // Should the run stop here (the deadline, a panic), this stage and every
+        // security stage after it have not checked the message: they fail closed.
+        let unchecked = unchecked_fail_closed(&stages[i..], &tree, &mut cx, envelope);
         let mut if_cut = cx.if_not_delivered.clone();
-        if let Some(action) = &on_failure {
-            if_cut.push(crate::stage::FailClosed {
-                action: action.clone(),
-                scope: cx.scope.clone(),
-                reason: format!("{} did not finish checking the message", s.label),
-            });
-        }
+        if_cut.extend(unchecked.iter().cloned());
         progress.set(s.label, &cx.actions, &if_cut);
         let started = std::time::Instant::now();
         let report = match catch_unwind(AssertUnwindSafe(|| s.stage.run(&tree, &mut cx))) {
@@ -360,14 +388,7 @@ pub(crate) fn run_stages<'a>(
                     duration: started.elapsed(),
                 });
                 panicked = Some(format!("{} panicked", s.label));
-                // A security stage that could not do its job fails closed.
-                if let Some(action) = on_failure {
-                    cx.if_not_delivered.push(crate::stage::FailClosed {
-                        action,
-                        scope: cx.scope.clone(),
-                        reason: format!("{} could not check the message", s.label),
-                    });
-                }
+                cx.if_not_delivered.extend(unchecked);
                 break;
             }
         };
@@ -537,7 +558,7 @@ mod tests {
         assert_eq!(r.output, MSG);
         assert_eq!(r.response_json()["actions"][0]["action"]["type"], "DROP");
         assert!(
-            r.summary().contains("could not check the message"),
+            r.summary().contains("did not check the message"),
             "{}",
             r.summary()
         );
