@@ -1,7 +1,8 @@
 //! End to end with the real AWS SDK against real protocol servers on 127.0.0.1: moto as
-//! S3 and our Message Flow emulator as WorkMail. Every failure outcome of the README's
-//! table is provoked here, and the `rewrite` binary runs once under a Runtime API as
-//! Lambda runs it.
+//! S3 and our Message Flow emulator as WorkMail. The failure outcomes of the README's
+//! table are provoked here and in `tests/lambda_faults.rs` (faults after the fetch, S3's
+//! own failures, limits), and the `rewrite` binary runs under a Runtime API as Lambda
+//! runs it (`tests/cargo_lambda.rs` does the same under cargo-lambda's).
 
 mod common;
 
@@ -348,6 +349,44 @@ async fn the_rewrite_binary_answers_events_under_a_lambda_runtime_api() {
         !stdout.contains("Numbers attached"),
         "no body text: {stdout}"
     );
+}
+
+/// Runs the rewrite binary for one event with `extra` environment and returns its stdout.
+async fn rewrite_logs(w: &World, id: &str, extra: &[(&str, &str)]) -> String {
+    use common::runtime_api::{Answer, RuntimeApi};
+    let api = RuntimeApi::start().await;
+    let mut cmd = rewrite_command(w, &api);
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    api.push_event("req-1", serde_json::to_vec(&event(id)).unwrap());
+    assert!(matches!(api.next_answer().await, Answer::Response { .. }));
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn lambdas_log_level_is_honoured_and_rust_log_overrides_it() {
+    let w = World::start("log-level").await;
+    w.message("msg-ll", MSG);
+    let info = rewrite_logs(&w, "msg-ll", &[]).await;
+    assert!(info.contains("fetched"), "{info}");
+    let warn = rewrite_logs(&w, "msg-ll", &[("AWS_LAMBDA_LOG_LEVEL", "WARN")]).await;
+    assert!(
+        !warn.contains("fetched") && !warn.contains("started"),
+        "{warn}"
+    );
+    let both = rewrite_logs(
+        &w,
+        "msg-ll",
+        &[("AWS_LAMBDA_LOG_LEVEL", "ERROR"), ("RUST_LOG", "info")],
+    )
+    .await;
+    assert!(both.contains("fetched"), "{both}");
 }
 
 #[tokio::test]
