@@ -2,6 +2,12 @@
 
 use crate::event::Direction;
 use serde::Serialize;
+use std::collections::HashSet;
+
+/// Addresses compared as WorkMail compares them, without regard to ASCII case.
+fn folded(list: &[String]) -> HashSet<String> {
+    list.iter().map(|r| r.to_ascii_lowercase()).collect()
+}
 
 /// WorkMail refuses a response with more actions than this (the catch-all included).
 pub const MAX_ACTIONS: usize = 10;
@@ -76,22 +82,26 @@ impl Actions {
         match &scope {
             Scope::All => self.entries.clear(),
             Scope::AllExcept(except) => {
-                let is_excepted = |r: &String| except.iter().any(|e| e.eq_ignore_ascii_case(r));
-                let named = |entries: &[(Action, Scope)], r: &String| {
-                    entries.iter().any(|(_, s)| {
-                        matches!(s, Scope::Recipients(rs) if rs.iter().any(|x| x.eq_ignore_ascii_case(r)))
+                let excepted = folded(except);
+                let named: HashSet<String> = self
+                    .entries
+                    .iter()
+                    .flat_map(|(_, s)| match s {
+                        Scope::Recipients(rs) => rs.as_slice(),
+                        _ => &[],
                     })
-                };
+                    .map(|r| r.to_ascii_lowercase())
+                    .collect();
                 let before = self.catch_all();
                 // The excepted recipients the catch-all covered keep its action by name.
                 let keep: Vec<String> = except
                     .iter()
-                    .filter(|r| !named(&self.entries, r))
+                    .filter(|r| !named.contains(&r.to_ascii_lowercase()))
                     .cloned()
                     .collect();
                 for (_, s) in &mut self.entries {
                     if let Scope::Recipients(rs) = s {
-                        rs.retain(is_excepted);
+                        rs.retain(|r| excepted.contains(&r.to_ascii_lowercase()));
                     }
                 }
                 self.entries
@@ -104,9 +114,10 @@ impl Actions {
             }
             Scope::Recipients(rs) if rs.is_empty() => return,
             Scope::Recipients(rs) => {
+                let new = folded(rs);
                 for (_, s) in &mut self.entries {
                     if let Scope::Recipients(existing) = s {
-                        existing.retain(|e| !rs.iter().any(|r| r.eq_ignore_ascii_case(e)));
+                        existing.retain(|e| !new.contains(&e.to_ascii_lowercase()));
                     }
                 }
                 self.entries
@@ -116,8 +127,9 @@ impl Actions {
                     _ => None,
                 });
                 if let Some(existing) = same {
+                    let mut have = folded(existing);
                     for r in rs {
-                        if !existing.iter().any(|e| e.eq_ignore_ascii_case(r)) {
+                        if have.insert(r.to_ascii_lowercase()) {
                             existing.push(r.clone());
                         }
                     }
@@ -275,18 +287,19 @@ impl Actions {
         if envelope.truncated && before.is_restrictive() && !action.is_restrictive() {
             return None;
         }
-        let named: Vec<&String> = self
+        let named: HashSet<String> = self
             .entries
             .iter()
             .flat_map(|(_, s)| match s {
-                Scope::Recipients(r) => r.iter().collect::<Vec<_>>(),
-                _ => Vec::new(),
+                Scope::Recipients(r) => r.as_slice(),
+                _ => &[],
             })
+            .map(|r| r.to_ascii_lowercase())
             .collect();
         let rest: Vec<String> = envelope
             .recipients
             .iter()
-            .filter(|r| !named.iter().any(|n| n.eq_ignore_ascii_case(r)))
+            .filter(|r| !named.contains(&r.to_ascii_lowercase()))
             .cloned()
             .collect();
         let mut flipped = Actions::default();
