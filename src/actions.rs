@@ -171,6 +171,16 @@ impl Actions {
         &self.entries
     }
 
+    /// The action that applies to `recipient`: its named entry's, else the catch-all.
+    pub fn for_recipient(&self, recipient: &str) -> Action {
+        self.entries
+            .iter()
+            .find(|(_, s)| {
+                matches!(s, Scope::Recipients(rs) if rs.iter().any(|r| r.eq_ignore_ascii_case(recipient)))
+            })
+            .map_or_else(|| self.catch_all(), |(a, _)| a.clone())
+    }
+
     /// The action of every recipient no entry names (DEFAULT unless a stage chose).
     pub fn catch_all(&self) -> Action {
         self.entries

@@ -57,6 +57,11 @@ pub struct ReplayArgs {
     /// Print a unified diff of the headers and of each changed part's decoded text.
     #[arg(long)]
     pub diff: bool,
+    /// With `-`: write what each envelope recipient gets to FILE, one line each:
+    /// ACTION, a tab, the recipient, a tab, the bounce text (empty unless BOUNCE). The
+    /// Postfix filter reads it to enforce the verdicts.
+    #[arg(long, value_name = "FILE")]
+    pub actions: Option<PathBuf>,
     /// Messages to replay, or `-` for stdin.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
@@ -111,7 +116,11 @@ pub fn run(args: &ReplayArgs) -> u8 {
     };
     let stdin_mode = args.inputs.len() == 1 && args.inputs[0] == Path::new("-");
     if stdin_mode {
-        return filter_stdin(&pipeline, &envelopes, args.diff);
+        return filter_stdin(&pipeline, &envelopes, args.diff, args.actions.as_deref());
+    }
+    if args.actions.is_some() {
+        eprintln!("error: --actions is for `-` (one message on stdin)");
+        return EXIT_USAGE;
     }
     if args.inputs.iter().any(|i| i == Path::new("-")) {
         eprintln!("error: `-` reads stdin and must be the only input");
@@ -217,7 +226,26 @@ fn replay_file(
     })
 }
 
-fn filter_stdin(pipeline: &Pipeline, envelopes: &EnvelopeSource, diff: bool) -> u8 {
+/// One line per envelope recipient: the action, the recipient, the bounce text.
+fn actions_table(result: &crate::pipeline::RunResult<'_>, recipients: &[String]) -> String {
+    let mut out = String::new();
+    for r in recipients {
+        let action = result.actions.for_recipient(r);
+        let text = match &action {
+            crate::actions::Action::Bounce { message } => message.as_str(),
+            _ => "",
+        };
+        out.push_str(&format!("{}\t{r}\t{text}\n", action.type_name()));
+    }
+    out
+}
+
+fn filter_stdin(
+    pipeline: &Pipeline,
+    envelopes: &EnvelopeSource,
+    diff: bool,
+    actions: Option<&Path>,
+) -> u8 {
     let mut raw = Vec::new();
     if let Err(e) = std::io::stdin().lock().read_to_end(&mut raw) {
         eprintln!("error: stdin: cannot read: {e}");
@@ -231,6 +259,12 @@ fn filter_stdin(pipeline: &Pipeline, envelopes: &EnvelopeSource, diff: bool) -> 
         }
     };
     let result = pipeline.run(&raw, &envelope);
+    if let Some(path) = actions
+        && let Err(e) = std::fs::write(path, actions_table(&result, &envelope.recipients))
+    {
+        eprintln!("error: {}: cannot write: {e}", path.display());
+        return EXIT_FAILED;
+    }
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = result
         .output
