@@ -3,9 +3,9 @@
 //! messages of 10 KB to 40 MB and on a subset of the shared corpus.
 //!
 //! ```sh
-//! cargo bench --bench pipeline                     # everything (about 10 minutes)
-//! cargo bench --bench pipeline -- 'full/'          # one group
-//! WORKMAIL_FLOW_CORPUS=/work/shared/corpus cargo bench --bench pipeline -- corpus
+//! cargo bench --features bench --bench pipeline                     # everything (about 10 minutes)
+//! cargo bench --features bench --bench pipeline -- 'full/'          # one group
+//! WORKMAIL_FLOW_CORPUS=/work/shared/corpus cargo bench --features bench --bench pipeline -- corpus
 //! ```
 //!
 //! Throughput is reported in bytes of input. The corpus subset is every third message

@@ -5,26 +5,21 @@
 //! of the decoded subject), `header` = "X-Priority-Flag", `value` = "urgent". Like every
 //! stage it also takes `when` and `unless`.
 //!
-//! `main` loads `handlers/keyword_flag.toml` (or the config given second) with a
-//! registry that knows the stage, replays the .eml given first, writes the result to
-//! stdout and what each stage did to stderr:
+//! `main` is the whole `workmail-flow` command line with a registry that knows the stage
+//! (`workmail_flow::cli::main_with`), so every subcommand takes configs that use it:
 //!
 //! ```text
-//! cargo run --example keyword_flag -- samples/plain.eml
-//! cargo run --example keyword_flag -- message.eml my-flow.toml > out.eml
+//! cargo run --example keyword_flag -- explain --config handlers/keyword_flag.toml samples/plain.eml
+//! cargo run --example keyword_flag -- replay --config handlers/keyword_flag.toml - < message.eml > out.eml
 //! ```
 //!
 //! A Lambda handler uses the same registry; only where the message comes from changes.
 
-use std::io::Write;
-use std::path::PathBuf;
 use workmail_flow::conditions::header_values;
 use workmail_flow::edit::HeaderOp;
 use workmail_flow::header_field;
 use workmail_flow::mime_tree::MimeTree;
-use workmail_flow::{
-    Direction, Envelope, KeyError, Stage, StageContext, StageKeys, StageRegistry, StageReport,
-};
+use workmail_flow::{KeyError, Stage, StageContext, StageKeys, StageRegistry, StageReport};
 
 /// The stage, its keys checked at load.
 pub struct KeywordFlag {
@@ -103,36 +98,16 @@ pub fn registry() -> StageRegistry {
     registry
 }
 
-fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (message, config) = match args.as_slice() {
-        [m] => (
-            m.into(),
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/handlers/keyword_flag.toml"
-            )),
-        ),
-        [m, c] => (PathBuf::from(m), PathBuf::from(c)),
-        _ => anyhow::bail!("usage: keyword_flag MESSAGE.eml [CONFIG.toml]"),
-    };
-    let pipeline = workmail_flow::config::load_with(&config, &registry())?;
-    let raw = std::fs::read(&message)
-        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", message.display()))?;
-    // Without a WorkMail event, the envelope comes from the message's own headers.
-    let envelope = Envelope::from_message(&raw, Direction::Inbound);
-    let result = pipeline.run(&raw, &envelope);
-    let mut stdout = std::io::stdout().lock();
-    result.output.write_to(&mut stdout)?;
-    stdout.flush()?;
-    eprintln!("{}: {}", message.display(), result.summary());
-    Ok(())
+/// The whole `workmail-flow` command line, with this stage registered: `explain`,
+/// `replay`, `invoke` and the rest take configs that use `keyword_flag`.
+fn main() -> std::process::ExitCode {
+    workmail_flow::cli::main_with(registry())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use workmail_flow::testing;
+    use workmail_flow::{Envelope, testing};
 
     fn stage() -> Box<dyn Stage> {
         testing::build_stage(build, r#"keywords = ["urgent", "asap"]"#).unwrap()

@@ -280,6 +280,9 @@ fn outcome_line(result: &RunResult<'_>) -> String {
                 clean(why)
             )
         }
+        Outcome::NotAMessage(why) => {
+            format!("not a message: {}; it goes on unchanged", clean(why))
+        }
     }
 }
 
@@ -409,13 +412,19 @@ mod tests {
     }
 
     #[test]
-    fn an_unparseable_message_still_gets_stages_and_outcome() {
+    fn empty_input_and_a_picture_are_explained_as_not_a_message() {
         let text = explain(STRIP_EXE, b"", TreeStyle::Unicode);
-        assert!(text.contains("cannot parse: "), "{text}");
         assert!(
-            text.contains("outcome: kept original: cannot parse"),
+            text.contains("outcome: not a message: the input is empty"),
             "{text}"
         );
+        let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00";
+        let text = explain(STRIP_EXE, png, TreeStyle::Unicode);
+        assert!(
+            text.contains("outcome: not a message: the input is a PNG image"),
+            "{text}"
+        );
+        assert!(!text.contains("passes"), "{text}");
     }
 
     #[test]

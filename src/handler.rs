@@ -228,6 +228,10 @@ where
             );
             return Ok(with_actions(Delivery::Unchanged));
         }
+        Outcome::NotAMessage(why) => {
+            tracing::warn!(outcome = "not a message", reason = %why, "done");
+            return Ok(with_actions(Delivery::Original(format!("not a message: {why}"))));
+        }
         Outcome::KeptOriginal(why) => {
             for f in &result.fail_closed {
                 tracing::warn!(reason = %f, "the rewrite is not delivered; failing closed");

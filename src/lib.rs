@@ -68,6 +68,7 @@ pub mod newline;
 pub mod params;
 pub mod pipeline;
 pub mod rules;
+pub mod sniff;
 pub mod stage;
 pub mod stages;
 pub mod structure;

@@ -50,6 +50,9 @@ pub enum Outcome {
     /// Stages asked for a change, but the result could not be made to pass the content
     /// rules (or could not be built): the original goes on unchanged.
     KeptOriginal(String),
+    /// The input is not a message at all (a picture, an archive, plain notes; see
+    /// [`crate::sniff`]): no stage ran, and it goes on unchanged. The reason.
+    NotAMessage(String),
 }
 
 /// One stage's report with its label.
@@ -127,6 +130,7 @@ impl<O> RunOf<O> {
             Outcome::Unchanged => "unchanged".to_string(),
             Outcome::Changed => "changed".to_string(),
             Outcome::KeptOriginal(why) => format!("kept original ({why})"),
+            Outcome::NotAMessage(why) => format!("not a message ({why})"),
         };
         let mut parts = vec![head];
         for s in &self.stages {
@@ -332,6 +336,33 @@ pub(crate) fn run_stages<'a>(
         fail_closed: Vec::new(),
         fitted: Vec::new(),
     };
+    if let Some(why) = crate::sniff::not_a_message(raw) {
+        // No stage looks at it, so no security stage has checked it: they fail closed,
+        // or a NUL byte in a header would carry anything past them.
+        let mut result = unchanged(Outcome::NotAMessage(why));
+        if let Ok(tree) = MimeTree::parse(raw) {
+            let mut cx = StageContext::new(envelope);
+            let mut closed = Vec::new();
+            for (i, s) in stages.iter().enumerate() {
+                if let Ok(scope) = s.conditions.evaluate(&tree, &cx.edits, envelope) {
+                    cx.scope = scope;
+                    closed.extend(unchecked_fail_closed(
+                        &stages[i..=i],
+                        &tree,
+                        &mut cx,
+                        envelope,
+                    ));
+                }
+            }
+            for f in &closed {
+                result.actions.set(f.action.clone(), f.scope.clone());
+            }
+            result.actions = result.actions.fit(envelope).0;
+            result.fallback = result.actions.clone();
+            result.fail_closed = closed.into_iter().map(|f| f.reason).collect();
+        }
+        return result;
+    }
     if stages.is_empty() {
         return unchanged(Outcome::Unchanged);
     }

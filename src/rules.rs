@@ -31,6 +31,8 @@ pub enum Violation {
     RepeatedField { name: String, count: usize },
     /// An identity or trace field differs from the original.
     ChangedField { name: String },
+    /// The input is not a message at all (see [`crate::sniff`]).
+    NotAMessage { why: String },
 }
 
 impl fmt::Display for Violation {
@@ -45,6 +47,7 @@ impl fmt::Display for Violation {
                 "line {line} (byte {offset}): {length} bytes before the line break, the limit is {MAX_LINE}"
             ),
             Violation::MissingField { name } => write!(f, "field {name}: required, missing"),
+            Violation::NotAMessage { why } => write!(f, "not a message: {why}"),
             Violation::RepeatedField { name, count } => {
                 write!(f, "field {name}: appears {count} times, allowed once")
             }
@@ -60,8 +63,12 @@ impl fmt::Display for Violation {
 /// those the original had and identity and trace fields must be unchanged; a message
 /// identical to its original passes, since nothing will be put back.
 pub fn check(message: &[u8], original: Option<&[u8]>) -> Vec<Violation> {
+    // Nothing would be put back.
     if original == Some(message) {
         return Vec::new();
+    }
+    if let Some(why) = crate::sniff::not_a_message(message) {
+        return vec![Violation::NotAMessage { why }];
     }
     check_chunks(&[message], original)
 }

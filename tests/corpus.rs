@@ -80,6 +80,7 @@ fn decoded_leaves(raw: &[u8]) -> Vec<Vec<u8>> {
 fn a_stamp_changes_only_the_stamp_line_plus_repairs_and_passes_the_content_rules() {
     let stamp = pipeline(STAMP);
     let (mut changed, mut repaired, mut kept) = (0, 0, Vec::new());
+    let mut not_messages = Vec::new();
     for (name, raw) in common::corpus_messages() {
         let env = Envelope::from_message(&raw, Direction::Inbound);
         let result = stamp.run(&raw, &env);
@@ -126,13 +127,19 @@ fn a_stamp_changes_only_the_stamp_line_plus_repairs_and_passes_the_content_rules
                 assert!(out == raw, "{name}");
                 kept.push(format!("{name}: {why}"));
             }
+            Outcome::NotAMessage(why) => {
+                assert!(out == raw, "{name}");
+                not_messages.push(format!("{name}: {why}"));
+            }
             Outcome::Unchanged => panic!("{name}: stamp did nothing: {}", result.summary()),
         }
     }
     eprintln!(
-        "stamped {changed} (of which {repaired} repaired), kept original {}",
-        kept.len()
+        "stamped {changed} (of which {repaired} repaired), kept original {}, not a message {}",
+        kept.len(),
+        not_messages.len()
     );
+    eprintln!("not messages: {not_messages:#?}");
     for k in &kept {
         eprintln!("  kept: {k}");
     }

@@ -78,7 +78,7 @@ fn check_message(pipeline: &Pipeline, input: &[u8]) -> (Vec<String>, String) {
     let key = match &result.outcome {
         Outcome::Changed => "changed".to_string(),
         Outcome::Unchanged => reason_key(&decisions.join("; ")),
-        Outcome::KeptOriginal(why) => {
+        Outcome::KeptOriginal(why) | Outcome::NotAMessage(why) => {
             if why.contains("panicked") {
                 problems.push(format!("stage panicked: {}", result.summary()));
             }

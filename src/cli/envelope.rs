@@ -108,8 +108,12 @@ impl EnvelopeSource {
 
 /// Loads the flow config and the envelope source a command needs, printing what is
 /// wrong and giving the usage exit code when either cannot be had.
-pub fn load_flow(config: &Path, args: &EnvelopeArgs) -> Result<(Pipeline, EnvelopeSource), u8> {
-    let pipeline = crate::config::load(config).map_err(|e| {
+pub fn load_flow(
+    config: &Path,
+    args: &EnvelopeArgs,
+    registry: &crate::stage::StageRegistry,
+) -> Result<(Pipeline, EnvelopeSource), u8> {
+    let pipeline = crate::config::load_with(config, registry).map_err(|e| {
         eprintln!("error: {e}");
         super::EXIT_USAGE
     })?;

@@ -37,8 +37,8 @@ pub struct ExplainArgs {
     pub message: PathBuf,
 }
 
-pub fn run(args: &ExplainArgs) -> u8 {
-    let (pipeline, envelopes) = match load_flow(&args.config, &args.envelope) {
+pub fn run(args: &ExplainArgs, registry: &crate::stage::StageRegistry) -> u8 {
+    let (pipeline, envelopes) = match load_flow(&args.config, &args.envelope, registry) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };

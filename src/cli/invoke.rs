@@ -30,7 +30,7 @@ pub struct InvokeArgs {
     pub config: Option<PathBuf>,
 }
 
-pub fn run(args: &InvokeArgs) -> u8 {
+pub fn run(args: &InvokeArgs, registry: &StageRegistry) -> u8 {
     lambda::init_logging(lambda::LogTo::Stderr);
     let event: WorkMailEvent = match std::fs::read_to_string(&args.event)
         .map_err(|e| e.to_string())
@@ -42,12 +42,11 @@ pub fn run(args: &InvokeArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let registry = StageRegistry::builtin();
     let config = args
         .config
         .clone()
         .or_else(|| std::env::var_os("WORKMAIL_FLOW_CONFIG").map(PathBuf::from));
-    let function = match Function::load(config.as_deref(), &registry, |k| std::env::var(k).ok()) {
+    let function = match Function::load(config.as_deref(), registry, |k| std::env::var(k).ok()) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");

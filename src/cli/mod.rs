@@ -10,6 +10,7 @@ pub mod explain;
 pub mod invoke;
 pub mod replay;
 
+use crate::stage::StageRegistry;
 use clap::{Parser, Subcommand};
 
 /// Exit code: every message was fine.
@@ -62,13 +63,33 @@ pub(crate) fn runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, u8>
     })
 }
 
-/// Runs a parsed command line and returns its exit code.
+/// Runs a parsed command line with the built-in stages and returns its exit code.
 pub fn run(cli: Cli) -> u8 {
+    run_with(cli, &StageRegistry::builtin())
+}
+
+/// Runs a parsed command line with the stages of `registry` and returns its exit code.
+pub fn run_with(cli: Cli, registry: &StageRegistry) -> u8 {
     match cli.command {
-        Command::Explain(args) => explain::run(&args),
-        Command::Replay(args) => replay::run(&args),
+        Command::Explain(args) => explain::run(&args, registry),
+        Command::Replay(args) => replay::run(&args, registry),
         Command::Check(args) => check::run(&args),
-        Command::Invoke(args) => invoke::run(&args),
+        Command::Invoke(args) => invoke::run(&args, registry),
         Command::Emulate(args) => emulate::run(&args),
     }
+}
+
+/// The whole `workmail-flow` command line for a binary of your own whose configs use
+/// your stages beside the built-in ones: `explain`, `replay`, `invoke` and the rest, with
+/// `registry`. A custom binary's `main` is one line:
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     let mut registry = workmail_flow::StageRegistry::builtin();
+///     // registry.register("my_stage", my_stage::build);
+///     workmail_flow::cli::main_with(registry)
+/// }
+/// ```
+pub fn main_with(registry: StageRegistry) -> std::process::ExitCode {
+    std::process::ExitCode::from(run_with(Cli::parse(), &registry))
 }

@@ -73,6 +73,7 @@ pub struct Tally {
     pub changed: usize,
     pub unchanged: usize,
     pub kept_original: usize,
+    pub not_a_message: usize,
     pub failed: usize,
 }
 
@@ -82,23 +83,29 @@ impl Tally {
             Outcome::Changed => self.changed += 1,
             Outcome::Unchanged => self.unchanged += 1,
             Outcome::KeptOriginal(_) => self.kept_original += 1,
+            Outcome::NotAMessage(_) => self.not_a_message += 1,
         }
     }
 
     pub fn processed(&self) -> usize {
-        self.changed + self.unchanged + self.kept_original + self.failed
+        self.changed + self.unchanged + self.kept_original + self.not_a_message + self.failed
     }
 
-    /// `summary: 4 processed: 2 changed, 1 unchanged, 1 kept original, 0 failed`
+    /// `summary: 4 processed: 2 changed, 1 unchanged, 1 kept original, 0 failed`, and
+    /// `, 1 not a message` when there was any.
     pub fn line(&self) -> String {
-        format!(
+        let mut line = format!(
             "summary: {} processed: {} changed, {} unchanged, {} kept original, {} failed",
             self.processed(),
             self.changed,
             self.unchanged,
             self.kept_original,
             self.failed
-        )
+        );
+        if self.not_a_message > 0 {
+            line.push_str(&format!(", {} not a message", self.not_a_message));
+        }
+        line
     }
 }
 
@@ -109,8 +116,8 @@ struct Replayed {
     diff: Option<String>,
 }
 
-pub fn run(args: &ReplayArgs) -> u8 {
-    let (pipeline, envelopes) = match load_flow(&args.config, &args.envelope) {
+pub fn run(args: &ReplayArgs, registry: &crate::stage::StageRegistry) -> u8 {
+    let (pipeline, envelopes) = match load_flow(&args.config, &args.envelope, registry) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
