@@ -53,7 +53,7 @@ pub struct EventEnvelope {
 pub struct WorkMailEvent {
     #[serde(default)]
     pub summary_version: Option<String>,
-    #[serde(default)]
+    /// Required: an event without one is not WorkMail's.
     pub envelope: EventEnvelope,
     #[serde(default)]
     pub sender: Option<EventAddress>,
@@ -101,6 +101,61 @@ impl From<&WorkMailEvent> for Envelope {
             invocation_id: e.invocation_id.clone(),
             truncated: e.truncated,
         }
+    }
+}
+
+/// Why `address` cannot be an envelope address (one SMTP `Mailbox`: a local part, `@`, a
+/// domain), or `None` when it can. Catches what a hand-written event or flag gets wrong:
+/// an empty string, a line break or a list (`a@x, b@y`) where one address belongs.
+pub fn address_problem(address: &str) -> Option<String> {
+    if address.is_empty() {
+        return Some("is empty".into());
+    }
+    if address.contains(',') || address.contains(';') {
+        return Some("holds a list; give each address on its own".into());
+    }
+    if let Some(c) = address
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace())
+    {
+        return Some(format!(
+            "holds {c:?}; one address, without spaces or line breaks"
+        ));
+    }
+    if address.starts_with('<') || address.ends_with('>') {
+        return Some("has angle brackets; give the bare address".into());
+    }
+    match address.rsplit_once('@') {
+        Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
+            if domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
+                Some(format!("has a malformed domain {domain:?}"))
+            } else {
+                None
+            }
+        }
+        _ => Some("is not local-part@domain".into()),
+    }
+}
+
+impl WorkMailEvent {
+    /// Every problem with the event's addresses, as `envelope.recipients[2]: is empty`.
+    pub fn address_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(a) = &self.envelope.mail_from
+            && !a.address.is_empty()
+            && let Some(p) = address_problem(&a.address)
+        {
+            out.push(format!("envelope.mailFrom.address {:?}: {p}", a.address));
+        }
+        for (i, r) in self.envelope.recipients.iter().enumerate() {
+            if let Some(p) = address_problem(&r.address) {
+                out.push(format!(
+                    "envelope.recipients[{i}].address {:?}: {p}",
+                    r.address
+                ));
+            }
+        }
+        out
     }
 }
 

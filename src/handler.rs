@@ -230,7 +230,9 @@ where
         }
         Outcome::NotAMessage(why) => {
             tracing::warn!(outcome = "not a message", reason = %why, "done");
-            return Ok(with_actions(Delivery::Original(format!("not a message: {why}"))));
+            return Ok(with_actions(Delivery::Original(format!(
+                "not a message: {why}"
+            ))));
         }
         Outcome::KeptOriginal(why) => {
             for f in &result.fail_closed {

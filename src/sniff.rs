@@ -23,7 +23,10 @@ const SIGNATURES: &[(&[u8], &str)] = &[
     (b"%PDF-", "a PDF document"),
     (b"PK\x03\x04", "a zip archive"),
     (b"\x1f\x8b", "a gzip file"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an OLE2 file (Outlook .msg, old Office)"),
+    (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        "an OLE2 file (Outlook .msg, old Office)",
+    ),
     (b"\x7fELF", "an executable"),
     (b"MZ", "an executable"),
 ];
@@ -88,7 +91,12 @@ mod tests {
             b"X-A: 1",
             b"Subject: binary body follows\r\n\r\n\x00\x01\x02",
         ] {
-            assert_eq!(not_a_message(raw), None, "{:?}", String::from_utf8_lossy(raw));
+            assert_eq!(
+                not_a_message(raw),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
         }
     }
 
@@ -102,7 +110,11 @@ mod tests {
                 .unwrap()
                 .contains("not a field")
         );
-        assert!(not_a_message(b"a:b\x00c\n\nbody").unwrap().contains("NUL byte at offset 3"));
+        assert!(
+            not_a_message(b"a:b\x00c\n\nbody")
+                .unwrap()
+                .contains("NUL byte at offset 3")
+        );
         assert_eq!(not_a_message(b"").unwrap(), "the input is empty");
         assert!(not_a_message(b"\n\n\n").is_some());
     }

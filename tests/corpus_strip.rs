@@ -161,7 +161,9 @@ fn run_corpus(flow: &str) {
             Outcome::KeptOriginal(why) if why.contains("panicked") => {
                 failures.push(format!("{name}: {why}"));
             }
-            Outcome::KeptOriginal(why) | Outcome::NotAMessage(why) => kept.push(format!("{name}: {why}")),
+            Outcome::KeptOriginal(why) | Outcome::NotAMessage(why) => {
+                kept.push(format!("{name}: {why}"))
+            }
             Outcome::Changed => changed += 1,
             Outcome::Unchanged => {}
         }

@@ -48,6 +48,9 @@ fn read_event(path: &Path) -> Result<Envelope, String> {
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let event: WorkMailEvent = serde_json::from_str(&text)
         .map_err(|e| format!("{}: not a WorkMail event: {e}", path.display()))?;
+    if let Some(p) = event.address_problems().first() {
+        return Err(format!("{}: {p}", path.display()));
+    }
     Ok(Envelope::from(&event))
 }
 
@@ -58,6 +61,17 @@ impl EnvelopeSource {
             && !dir.is_dir()
         {
             return Err(format!("{}: --events must name a folder", dir.display()));
+        }
+        // MAIL FROM may be empty (a bounce's null sender); a recipient may not.
+        if let Some(s) = args.sender.as_deref().filter(|s| !s.is_empty())
+            && let Some(p) = crate::event::address_problem(s)
+        {
+            return Err(format!("--sender {s:?}: {p}"));
+        }
+        for r in &args.recipient {
+            if let Some(p) = crate::event::address_problem(r) {
+                return Err(format!("--recipient {r:?}: {p}"));
+            }
         }
         let base = match &args.event {
             Some(path) => Base::Event(read_event(path)?),

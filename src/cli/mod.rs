@@ -3,12 +3,15 @@
 //! Exit codes are shared: 0 all good, 1 a message failed or broke a rule, 2 usage,
 //! config or I/O errors that stop the run.
 
+pub mod batch;
 pub mod check;
 pub mod emulate;
 pub mod envelope;
 pub mod explain;
 pub mod invoke;
+pub mod mailbox;
 pub mod replay;
+pub mod report;
 
 use crate::stage::StageRegistry;
 use clap::{Parser, Subcommand};

@@ -10,7 +10,9 @@
 //! For `-` (stdin): stdout is the message and nothing else; the line and the diff go to
 //! stderr, and there is no summary line (there is one message).
 
+use super::batch;
 use super::envelope::{EnvelopeArgs, EnvelopeSource, load_flow};
+use super::mailbox::{MboxFormat, Source};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::pipeline::{Outcome, Pipeline};
 use clap::Args;
@@ -62,7 +64,18 @@ pub struct ReplayArgs {
     /// Postfix filter reads it to enforce the verdicts.
     #[arg(long, value_name = "FILE")]
     pub actions: Option<PathBuf>,
-    /// Messages to replay, or `-` for stdin.
+    /// Write a dry-run report: one JSON record per message (outcome, each stage's
+    /// decisions, ambiguities, repairs, sizes) and a summary of the counts.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+    /// How `>From ` lines are quoted in mbox inputs and outputs.
+    #[arg(long = "mbox-format", value_enum, default_value_t = MboxFormat::Mboxrd)]
+    pub mbox_format: MboxFormat,
+    /// Messages processed at once (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Messages to replay: .eml files, folders (recursively), Maildirs, mbox files,
+    /// .zip archives, s3://bucket/prefix; or `-` for stdin.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
 }
@@ -78,7 +91,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn count(&mut self, outcome: &Outcome) {
+    pub(crate) fn count(&mut self, outcome: &Outcome) {
         match outcome {
             Outcome::Changed => self.changed += 1,
             Outcome::Unchanged => self.unchanged += 1,
@@ -109,13 +122,6 @@ impl Tally {
     }
 }
 
-/// What replaying one message gave.
-struct Replayed {
-    outcome: Outcome,
-    summary: String,
-    diff: Option<String>,
-}
-
 pub fn run(args: &ReplayArgs, registry: &crate::stage::StageRegistry) -> u8 {
     let (pipeline, envelopes) = match load_flow(&args.config, &args.envelope, registry) {
         Ok(loaded) => loaded,
@@ -137,51 +143,65 @@ pub fn run(args: &ReplayArgs, registry: &crate::stage::StageRegistry) -> u8 {
         eprintln!("error: --out DIR is required unless the input is `-`");
         return EXIT_USAGE;
     };
+    let mut sources = Vec::with_capacity(args.inputs.len());
+    for input in &args.inputs {
+        match Source::detect(input) {
+            Ok(s) => sources.push(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
+    if let Some(problem) = batch::overwrite_problem(out_dir, &sources) {
+        eprintln!("error: {problem}");
+        return EXIT_USAGE;
+    }
+    let mut loaded = Vec::with_capacity(sources.len());
+    for source in sources {
+        match source.items(args.mbox_format, &s3_objects) {
+            Ok(items) => loaded.push((source, items)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
     if let Err(e) = std::fs::create_dir_all(out_dir) {
         eprintln!("error: {}: cannot create: {e}", out_dir.display());
         return EXIT_USAGE;
     }
-    let progress = progress_bar(args.inputs.len());
+    let total: usize = loaded.iter().map(|(_, items)| items.len()).sum();
+    let progress = progress_bar(total);
     // Lines go to stdout; with a bar on the same terminal, each is printed with the bar
     // cleared and then redrawn, so they do not tear.
     let say = |text: &str| match &progress {
         Some(bar) => bar.suspend(|| println!("{text}")),
         None => println!("{text}"),
     };
-    let mut tally = Tally::default();
-    let mut written = std::collections::HashSet::new();
-    for input in &args.inputs {
-        // Two inputs with one file name would overwrite each other's result.
-        if let Some(name) = input.file_name()
-            && !written.insert(name.to_os_string())
-        {
-            say(&format!(
-                "{}: failed: {} is already written by an earlier input with the same file name",
-                input.display(),
-                out_dir.join(name).display()
-            ));
-            tally.failed += 1;
-        } else {
-            match replay_file(&pipeline, &envelopes, input, out_dir, args.diff) {
-                Ok(r) => {
-                    tally.count(&r.outcome);
-                    say(&format!("{}: {}", input.display(), r.summary));
-                    if let Some(diff) = r.diff.filter(|d| !d.is_empty()) {
-                        say(diff.trim_end_matches('\n'));
-                    }
-                }
-                Err(e) => {
-                    tally.failed += 1;
-                    say(&format!("{}: failed: {e}", input.display()));
-                }
-            }
-        }
-        if let Some(bar) = &progress {
-            bar.inc(1);
-        }
-    }
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let runner = batch::Batch {
+        pipeline: &pipeline,
+        envelopes: &envelopes,
+        out_dir,
+        diff: args.diff,
+        mbox: args.mbox_format,
+        jobs,
+    };
+    let (tally, summary, records) = runner.run(&loaded, progress.as_ref(), &say);
     if let Some(bar) = progress {
         bar.finish_and_clear();
+    }
+    // The decision table is for the person at the terminal; stdout keeps its contract of
+    // one line per message and the summary line last.
+    eprint!("{}", summary.table());
+    if let Some(path) = &args.report
+        && let Err(e) = batch::write_report(path, &args.config, &summary, &records)
+    {
+        eprintln!("error: {e}");
+        return EXIT_FAILED;
     }
     println!("{}", tally.line());
     if tally.failed > 0 {
@@ -189,6 +209,64 @@ pub fn run(args: &ReplayArgs, registry: &crate::stage::StageRegistry) -> u8 {
     } else {
         EXIT_OK
     }
+}
+
+/// Every object under `s3://bucket/prefix`, through the SDK (credentials, Region and
+/// `AWS_ENDPOINT_URL_S3` from the environment, as the function has them).
+fn s3_objects(bucket: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let runtime =
+        super::runtime(false).map_err(|_| "cannot start the async runtime".to_string())?;
+    runtime.block_on(async {
+        let conf = crate::aws::sdk_config().await;
+        if conf.region().is_none() {
+            return Err("s3://: no AWS Region; set AWS_REGION (or a profile's region)".to_string());
+        }
+        let client = crate::aws::AwsStore::new(&conf, None).s3;
+        let mut keys = Vec::new();
+        let mut pages = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                format!(
+                    "s3://{bucket}/{prefix}: cannot list: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            })?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let got = client
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "s3://{bucket}/{key}: cannot read: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(&e)
+                    )
+                })?;
+            let bytes = got
+                .body
+                .collect()
+                .await
+                .map_err(|e| format!("s3://{bucket}/{key}: cannot read: {e}"))?
+                .into_bytes()
+                .to_vec();
+            out.push((key, bytes));
+        }
+        Ok(out)
+    })
 }
 
 /// A bar on stderr, only when stderr is a terminal and the run is long enough to want
@@ -202,35 +280,6 @@ fn progress_bar(inputs: usize) -> Option<ProgressBar> {
         bar.set_style(style);
     }
     Some(bar)
-}
-
-fn replay_file(
-    pipeline: &Pipeline,
-    envelopes: &EnvelopeSource,
-    input: &Path,
-    out_dir: &Path,
-    diff: bool,
-) -> Result<Replayed, String> {
-    let raw = std::fs::read(input).map_err(|e| format!("cannot read: {e}"))?;
-    let name = input
-        .file_name()
-        .ok_or_else(|| "input has no file name".to_string())?;
-    let envelope = envelopes.for_message(Some(input), &raw)?;
-    let result = pipeline.run(&raw, &envelope);
-    let out_path = out_dir.join(name);
-    let mut file = std::fs::File::create(&out_path)
-        .map_err(|e| format!("{}: cannot create: {e}", out_path.display()))?;
-    result
-        .output
-        .write_to(&mut file)
-        .map_err(|e| format!("{}: cannot write: {e}", out_path.display()))?;
-    let diff = diff
-        .then(|| crate::diff::unified(&input.display().to_string(), &raw, &result.output.to_vec()));
-    Ok(Replayed {
-        summary: result.summary(),
-        outcome: result.outcome,
-        diff,
-    })
 }
 
 /// One line per envelope recipient: the action, the recipient, the bounce text.
