@@ -85,6 +85,10 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// The message a command gives when the environment names no AWS Region: without one
+/// every call fails with an error that reads like a permissions problem.
+pub const NO_REGION: &str = "no AWS Region: set AWS_REGION (for a local S3 server any Region works, e.g. AWS_REGION=us-east-1)";
+
 impl AwsStore {
     /// Clients from an SDK config. `WORKMAIL_FLOW_S3_PATH_STYLE=true` forces path-style
     /// S3 addressing, which local S3 servers on `localhost` need (an IP endpoint such as

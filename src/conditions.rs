@@ -260,7 +260,7 @@ impl Clause {
         if let Some(k) = t.keys().find(|k| !CLAUSE_KEYS.contains(&k.as_str())) {
             return Err(KeyError::new(
                 format!("{table}.{k}"),
-                format!("unknown condition key; known: {}", CLAUSE_KEYS.join(", ")),
+                crate::stage::unknown_with_hint("unknown condition key", k, CLAUSE_KEYS, "known"),
             ));
         }
         let mut clause = Clause::default();

@@ -64,7 +64,8 @@ pub fn parse(
         .parse()
         .map_err(|e: toml::de::Error| ConfigError::Syntax {
             file: file.to_path_buf(),
-            message: e.to_string().trim().replace('\n', " "),
+            // toml's message shows the line and a caret under the column: keep its layout.
+            message: e.to_string().trim_end().to_string(),
         })?;
     let top_err = |key: &str, problem: String| ConfigError::TopLevel {
         file: file.to_path_buf(),
@@ -74,8 +75,10 @@ pub fn parse(
     if let Some(k) = top.keys().find(|k| !TOP_LEVEL_KEYS.contains(&k.as_str())) {
         return Err(top_err(
             k,
-            "unknown key (a config holds [[stage]] tables, log_addresses and trusted_authserv_id)"
-                .into(),
+            format!(
+                "unknown key{} (a config holds [[stage]] tables, log_addresses and trusted_authserv_id)",
+                crate::stage::did_you_mean(k, TOP_LEVEL_KEYS.iter().copied())
+            ),
         ));
     }
     let log_addresses = match top.get("log_addresses") {
@@ -144,7 +147,12 @@ pub fn parse(
             return Err(stage_err(
                 &stage_type,
                 "type",
-                format!("unknown stage type; known types: {}", known.join(", ")),
+                crate::stage::unknown_with_hint(
+                    "unknown stage type",
+                    &stage_type,
+                    &known,
+                    "known types",
+                ),
             ));
         };
         // `when` and `unless` belong to every stage: read here, so no builder sees them
@@ -154,8 +162,15 @@ pub fn parse(
         let conditions = Conditions::parse(when.as_ref(), unless.as_ref(), &trusted)
             .map_err(|e| stage_err(&stage_type, &e.key, e.problem.clone()))?;
         let mut keys = StageKeys::new(table, base_dir);
-        let stage =
-            builder(&mut keys).map_err(|e| stage_err(&stage_type, &e.key, e.problem.clone()))?;
+        let stage = builder(&mut keys).map_err(|e| match keys.mistyped(&e.key) {
+            // `nmae = "X"` makes `name` "missing": name the key that was mistyped.
+            Some(typed) => stage_err(
+                &stage_type,
+                &typed,
+                format!("unknown key for this stage; did you mean `{}`?", e.key),
+            ),
+            None => stage_err(&stage_type, &e.key, e.problem.clone()),
+        })?;
         keys.finish()
             .map_err(|e| stage_err(&stage_type, &e.key, e.problem.clone()))?;
         stages.push(ConfiguredStage {
@@ -181,6 +196,67 @@ mod tests {
             Path::new("."),
             &StageRegistry::builtin(),
         )
+    }
+
+    #[test]
+    fn a_mistyped_key_or_type_is_named_as_unknown_with_the_closest_valid_one() {
+        let registry = StageRegistry::builtin();
+        let load = |text: &str| {
+            parse(text, Path::new("f.toml"), Path::new("."), &registry)
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        let e = load("[[stage]]\ntype = \"stamp_header\"\nnmae = \"X-A\"\nvalue = \"1\"\n");
+        assert!(
+            e.contains("key `nmae`: unknown key for this stage; did you mean `name`?"),
+            "{e}"
+        );
+        let e =
+            load("[[stage]]\ntype = \"stamp_header\"\nname = \"X-A\"\nvalue = \"1\"\nvalu = 2\n");
+        assert!(
+            e.contains("key `valu`: unknown key for this stage; did you mean `value`?"),
+            "{e}"
+        );
+        let e = load("[[stage]]\ntype = \"stamp_heder\"\n");
+        assert!(
+            e.contains("did you mean `stamp_header`? Known types:"),
+            "{e}"
+        );
+        let e = load(
+            "[[stage]]\ntype = \"verdict\"\naction = \"drop\"\nwhen = { directon = \"inbound\" }\n",
+        );
+        assert!(
+            e.contains("`when.directon`: unknown condition key; did you mean `direction`?"),
+            "{e}"
+        );
+        let e = load("log_adresses = true\n");
+        assert!(e.contains("did you mean `log_addresses`?"), "{e}");
+        // Nothing close: no suggestion.
+        let e = load("[[stage]]\ntype = \"frobnicate\"\n");
+        assert!(
+            !e.contains("did you mean") && e.contains("known types:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_toml_syntax_error_keeps_its_line_and_caret() {
+        let e = parse(
+            "[[stage]]\ntype = \"stamp_header\nname = 1\n",
+            Path::new("f.toml"),
+            Path::new("."),
+            &StageRegistry::builtin(),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            e.starts_with("f.toml: not valid TOML: TOML parse error at line 2"),
+            "{e}"
+        );
+        assert!(e.contains("\n2 | type = \"stamp_header\n"), "{e}");
+        assert!(e.contains('^'), "{e}");
     }
 
     #[test]
@@ -236,7 +312,7 @@ mod tests {
         .to_string();
         assert_eq!(
             e,
-            "flow.toml: stage 1 (stamp_header): key `valu`: unknown key for this stage"
+            "flow.toml: stage 1 (stamp_header): key `valu`: unknown key for this stage; did you mean `value`?"
         );
     }
 

@@ -226,6 +226,25 @@ fn runtime_deadline(deadline_ms: u64) -> Option<Instant> {
     deadline
 }
 
+/// The CloudWatch embedded-metric record of one invocation, as the function prints it.
+pub fn emf_line(
+    event: &WorkMailEvent,
+    result: &Result<HandlerResult, HandlerError>,
+    started: Instant,
+) -> String {
+    let (outcome, size) = match result {
+        Ok(r) => (MetricOutcome::from_delivery(&r.delivery), r.size),
+        Err(_) => (MetricOutcome::Error, 0),
+    };
+    InvocationMetrics {
+        direction: event.flow_direction,
+        outcome,
+        duration: started.elapsed(),
+        size,
+    }
+    .to_emf(now_ms())
+}
+
 /// Runs one event through the handler with AWS clients.
 pub async fn invoke(
     function: &Function,
@@ -258,18 +277,8 @@ pub async fn run(registry: StageRegistry) -> Result<(), lambda_runtime::Error> {
             let started = Instant::now();
             let deadline = runtime_deadline(ev.context.deadline);
             let result = invoke(function, store, &ev.payload, deadline).await;
-            let (outcome, size) = match &result {
-                Ok(r) => (MetricOutcome::from_delivery(&r.delivery), r.size),
-                Err(_) => (MetricOutcome::Error, 0),
-            };
-            let metrics = InvocationMetrics {
-                direction: ev.payload.flow_direction,
-                outcome,
-                duration: started.elapsed(),
-                size,
-            };
             // EMF records go to stdout on their own lines, where CloudWatch reads them.
-            println!("{}", metrics.to_emf(now_ms()));
+            println!("{}", emf_line(&ev.payload, &result, started));
             result.map(|r| r.response)
         },
     ))

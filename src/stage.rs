@@ -395,12 +395,61 @@ impl StageKeys {
         &self.base_dir
     }
 
-    /// Errors on the first key no one read.
+    /// Errors on the first key no one read, with the closest key the stage reads.
     pub fn finish(self) -> Result<(), KeyError> {
         match self.table.keys().find(|k| !self.used.contains(k)) {
-            Some(k) => Err(KeyError::new(k.clone(), "unknown key for this stage")),
+            Some(k) => Err(KeyError::new(
+                k.clone(),
+                format!(
+                    "unknown key for this stage{}",
+                    did_you_mean(k, self.used.iter().map(String::as_str))
+                ),
+            )),
             None => Ok(()),
         }
+    }
+
+    /// A key nobody has read that looks like a mistyped `wanted` (a required key found
+    /// missing): the key the user meant to write, to name instead of "is required".
+    pub fn mistyped(&self, wanted: &str) -> Option<String> {
+        self.table
+            .keys()
+            .filter(|k| !self.used.contains(k))
+            .find(|k| close(k, wanted))
+            .cloned()
+    }
+}
+
+/// Whether `typed` is near enough to `known` to be a slip of the keyboard.
+fn close(typed: &str, known: &str) -> bool {
+    let distance =
+        strsim::damerau_levenshtein(&typed.to_ascii_lowercase(), &known.to_ascii_lowercase());
+    distance <= 2.max(known.len() / 4) && distance < known.len()
+}
+
+/// `; did you mean `x`?` for the closest of `known` to `typed`, or nothing.
+pub fn did_you_mean<'a>(typed: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    known
+        .into_iter()
+        .filter(|k| close(typed, k))
+        .min_by_key(|k| strsim::damerau_levenshtein(typed, k))
+        .map(|k| format!("; did you mean `{k}`?"))
+        .unwrap_or_default()
+}
+
+/// `unknown stage type; did you mean `x`? Known types: a, b` (or `...; known types: a,
+/// b` when nothing is close).
+pub fn unknown_with_hint(what: &str, typed: &str, known: &[&str], list: &str) -> String {
+    let hint = did_you_mean(typed, known.iter().copied());
+    let names = known.join(", ");
+    if hint.is_empty() {
+        format!("{what}; {list}: {names}")
+    } else {
+        let mut list = list.to_string();
+        if let Some(first) = list.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        format!("{what}{hint} {list}: {names}")
     }
 }
 

@@ -419,10 +419,18 @@ async fn workmail_flow_invoke_runs_the_handler_once_with_real_clients() {
         .arg("--event")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/events/plain.json"))
         .arg("--config")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/flow.toml"));
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/flow.toml"))
+        .arg("--metrics");
     let out = cmd.output().await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
+    let emf: serde_json::Value = stderr
+        .lines()
+        .find(|l| l.contains("\"_aws\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap_or_else(|| panic!("--metrics prints the EMF record: {stderr}"));
+    assert_eq!(emf["Changed"], 1);
+    assert_eq!(emf["Direction"], "inbound");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         r#"{"actions":[{"action":{"type":"DEFAULT"},"allRecipients":true}]}"#
@@ -432,6 +440,25 @@ async fn workmail_flow_invoke_runs_the_handler_once_with_real_clients() {
         updated.contains("Subject: [EXTERNAL] Q3 numbers"),
         "{updated}"
     );
+}
+
+#[tokio::test]
+async fn invoke_and_emulate_without_a_region_say_set_aws_region() {
+    let w = World::start("no-region").await;
+    for args in [
+        vec!["invoke", "--event", "samples/events/plain.json"],
+        vec!["emulate", "--port", "0", "--messages", "samples"],
+    ] {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_workmail-flow"));
+        child_env(&w, &mut cmd);
+        cmd.env_remove("AWS_REGION")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(&args);
+        let out = cmd.output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("set AWS_REGION"), "{args:?}: {stderr}");
+    }
 }
 
 #[tokio::test]

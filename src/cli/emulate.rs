@@ -58,6 +58,10 @@ pub fn run(args: &EmulateArgs) -> u8 {
             .local_addr()
             .expect("a bound listener has an address");
         let conf = crate::aws::sdk_config().await;
+        if conf.region().is_none() {
+            eprintln!("error: {}", crate::aws::NO_REGION);
+            return EXIT_USAGE;
+        }
         let s3 = emulator::s3_client(&conf, args.s3_endpoint.as_deref());
         println!("listening on http://{addr}");
         emulator::serve(listener, Arc::new(Emulator::new(&args.messages, s3))).await;

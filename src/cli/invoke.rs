@@ -28,6 +28,10 @@ pub struct InvokeArgs {
     /// The flow config; default WORKMAIL_FLOW_CONFIG, else the bundled flow.toml.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Also print, on stderr, the CloudWatch metrics record (EMF) the function would
+    /// write for this invocation.
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 pub fn run(args: &InvokeArgs, registry: &StageRegistry) -> u8 {
@@ -59,8 +63,17 @@ pub fn run(args: &InvokeArgs, registry: &StageRegistry) -> u8 {
     };
     runtime.block_on(async {
         let conf = crate::aws::sdk_config().await;
+        if conf.region().is_none() {
+            eprintln!("error: {}", crate::aws::NO_REGION);
+            return EXIT_USAGE;
+        }
         let store = AwsStore::new(&conf, function.upload.clone());
-        match lambda::invoke(&function, &store, &event, None).await {
+        let started = std::time::Instant::now();
+        let result = lambda::invoke(&function, &store, &event, None).await;
+        if args.metrics {
+            eprintln!("{}", lambda::emf_line(&event, &result, started));
+        }
+        match result {
             Ok(result) => {
                 eprintln!("delivery: {:?}", result.delivery);
                 println!(

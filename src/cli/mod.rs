@@ -96,3 +96,57 @@ pub fn run_with(cli: Cli, registry: &StageRegistry) -> u8 {
 pub fn main_with(registry: StageRegistry) -> std::process::ExitCode {
     std::process::ExitCode::from(run_with(Cli::parse(), &registry))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::{KeyError, Stage, StageContext, StageKeys, StageReport};
+
+    struct Tagger;
+
+    impl Stage for Tagger {
+        fn run(&self, _: &crate::mime_tree::MimeTree<'_>, _: &mut StageContext<'_>) -> StageReport {
+            StageReport::unchanged("looked")
+        }
+    }
+
+    fn build(_: &mut StageKeys) -> Result<Box<dyn Stage>, KeyError> {
+        Ok(Box::new(Tagger))
+    }
+
+    #[test]
+    fn run_with_a_registry_lets_every_subcommand_use_custom_stages() {
+        let dir = std::env::temp_dir().join(format!("wmf-cli-registry-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("flow.toml");
+        std::fs::write(&cfg, "[[stage]]\ntype = \"tagger\"\n").unwrap();
+        let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/plain.eml");
+        let explain = || {
+            Cli::try_parse_from([
+                "workmail-flow",
+                "explain",
+                "--config",
+                cfg.to_str().unwrap(),
+                sample,
+            ])
+            .unwrap()
+        };
+        // The built-in registry does not know the stage: a usage error.
+        assert_eq!(run(explain()), EXIT_USAGE);
+        let mut registry = StageRegistry::builtin();
+        registry.register("tagger", build);
+        assert_eq!(run_with(explain(), &registry), EXIT_OK);
+        let replay = Cli::try_parse_from([
+            "workmail-flow",
+            "replay",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            dir.join("out").to_str().unwrap(),
+            sample,
+        ])
+        .unwrap();
+        assert_eq!(run_with(replay, &registry), EXIT_OK);
+        assert!(dir.join("out/plain.eml").exists());
+    }
+}

@@ -219,7 +219,7 @@ fn s3_objects(bucket: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, Stri
     runtime.block_on(async {
         let conf = crate::aws::sdk_config().await;
         if conf.region().is_none() {
-            return Err("s3://: no AWS Region; set AWS_REGION (or a profile's region)".to_string());
+            return Err(format!("s3://{bucket}: {}", crate::aws::NO_REGION));
         }
         let client = crate::aws::AwsStore::new(&conf, None).s3;
         let mut keys = Vec::new();
