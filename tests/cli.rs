@@ -590,3 +590,67 @@ fn version_prints_the_crate_version() {
         format!("workmail-flow {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn check_and_explain_agree_that_a_picture_is_not_a_message() {
+    let dir = tmp("png");
+    let png = dir.join("photo.eml");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00").unwrap();
+    let check = bin().arg("check").arg(&png).output().unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        text(&check)
+            .0
+            .contains("not a message: the input is a PNG image"),
+        "{:?}",
+        text(&check)
+    );
+    let explain = bin()
+        .arg("explain")
+        .arg("--config")
+        .arg(stamp_config())
+        .arg(&png)
+        .output()
+        .unwrap();
+    let (out, _) = text(&explain);
+    assert!(
+        out.contains("outcome: not a message: the input is a PNG image"),
+        "{out}"
+    );
+    let replay = bin()
+        .arg("replay")
+        .arg("--config")
+        .arg(stamp_config())
+        .arg("--out")
+        .arg(dir.join("out"))
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(text(&replay).0.contains("photo.eml: not a message"));
+    assert_eq!(
+        std::fs::read(dir.join("out/photo.eml")).unwrap(),
+        std::fs::read(&png).unwrap()
+    );
+}
+
+#[test]
+fn replay_into_a_closed_pipe_does_not_panic_and_still_writes_every_result() {
+    let out = tmp("epipe");
+    let mut child = bin()
+        .arg("replay")
+        .arg("--config")
+        .arg(stamp_config())
+        .arg("--out")
+        .arg(&out)
+        .arg(root().join("samples/plain.eml"))
+        .arg(root().join("samples/signed.eml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.join("plain.eml").exists() && out.join("signed.eml").exists());
+}

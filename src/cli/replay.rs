@@ -176,8 +176,8 @@ pub fn run(args: &ReplayArgs, registry: &crate::stage::StageRegistry) -> u8 {
     // Lines go to stdout; with a bar on the same terminal, each is printed with the bar
     // cleared and then redrawn, so they do not tear.
     let say = |text: &str| match &progress {
-        Some(bar) => bar.suspend(|| println!("{text}")),
-        None => println!("{text}"),
+        Some(bar) => bar.suspend(|| stdout_line(text)),
+        None => stdout_line(text),
     };
     let jobs = args.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -203,12 +203,18 @@ pub fn run(args: &ReplayArgs, registry: &crate::stage::StageRegistry) -> u8 {
         eprintln!("error: {e}");
         return EXIT_FAILED;
     }
-    println!("{}", tally.line());
+    stdout_line(&tally.line());
     if tally.failed > 0 {
         EXIT_FAILED
     } else {
         EXIT_OK
     }
+}
+
+/// Writes a report line. A closed stdout (`replay ... | head`) is not an error: the
+/// results are still written under `--out`, so the run goes on rather than panic.
+fn stdout_line(text: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 /// Every object under `s3://bucket/prefix`, through the SDK (credentials, Region and
