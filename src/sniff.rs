@@ -5,8 +5,9 @@
 //!
 //! A message, here, is what RFC 5322 readers take for one: its first line (after an
 //! optional byte order mark, an mbox `From ` line and white-space-only lines, which
-//! readers differ on but skip) is a header field, and its header section holds no NUL
-//! byte (no text format does; binary files usually do early on).
+//! readers differ on but skip) is a header field, and that first line holds no NUL byte
+//! (binary files have one within their first bytes; a NUL further into a header is
+//! malformed mail, which the stages read as such).
 
 use crate::structure::field_name;
 
@@ -40,8 +41,8 @@ pub fn not_a_message(raw: &[u8]) -> Option<String> {
         return Some(format!("the input is {what}"));
     }
     let scan = &raw[..raw.len().min(HEADER_SCAN)];
-    let header_end = header_section_end(scan);
-    if let Some(at) = memchr::memchr(0, &scan[..header_end]) {
+    let first_end = memchr::memchr(b'\n', scan).map_or(scan.len(), |i| i + 1);
+    if let Some(at) = memchr::memchr(0, &scan[..first_end]) {
         return Some(format!("binary data (a NUL byte at offset {at})"));
     }
     let mut offset = 0;
@@ -68,13 +69,6 @@ pub fn not_a_message(raw: &[u8]) -> Option<String> {
         };
     }
     Some("no header fields".into())
-}
-
-/// Where the header section ends in `scan`: after the first empty line, else all of it.
-fn header_section_end(scan: &[u8]) -> usize {
-    memchr::memmem::find(scan, b"\n\n")
-        .or_else(|| memchr::memmem::find(scan, b"\n\r\n"))
-        .map_or(scan.len(), |i| i + 1)
 }
 
 #[cfg(test)]
@@ -116,6 +110,8 @@ mod tests {
                 .contains("NUL byte at offset 3")
         );
         assert_eq!(not_a_message(b"").unwrap(), "the input is empty");
+        // A NUL further into a header is malformed mail, still mail.
+        assert_eq!(not_a_message(b"From: a@x.example\nX-B: \x00\n\nbody"), None);
         assert!(not_a_message(b"\n\n\n").is_some());
     }
 }

@@ -29,7 +29,12 @@ fn every_corpus_message_round_trips_byte_identical_with_no_stages() {
     for (name, raw) in common::corpus_messages() {
         let env = Envelope::from_message(&raw, Direction::Inbound);
         let result = empty.run(&raw, &env);
-        assert_eq!(result.outcome, Outcome::Unchanged, "{name}");
+        // mime4j's malformedHeader-noheader has no header at all: not a message.
+        assert!(
+            matches!(result.outcome, Outcome::Unchanged | Outcome::NotAMessage(_)),
+            "{name}: {:?}",
+            result.outcome
+        );
         assert!(
             result.output.to_vec() == raw,
             "{name}: bytes changed with no stages"

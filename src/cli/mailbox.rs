@@ -30,6 +30,9 @@ pub enum MboxFormat {
     Mboxo,
 }
 
+/// Lists and reads every object under a bucket and prefix: `(key, bytes)`.
+pub type S3Lister = dyn Fn(&str, &str) -> Result<Vec<(String, Vec<u8>)>, String>;
+
 /// One input as given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -152,11 +155,7 @@ impl Source {
     }
 
     /// Every message of the source, in order.
-    pub fn items(
-        &self,
-        mbox: MboxFormat,
-        s3: &dyn Fn(&str, &str) -> Result<Vec<(String, Vec<u8>)>, String>,
-    ) -> Result<Vec<Item>, String> {
+    pub fn items(&self, mbox: MboxFormat, s3: &S3Lister) -> Result<Vec<Item>, String> {
         match self {
             Source::File(p) => Ok(vec![Item {
                 label: p.display().to_string(),
