@@ -83,15 +83,7 @@ impl Actions {
             Scope::All => self.entries.clear(),
             Scope::AllExcept(except) => {
                 let excepted = folded(except);
-                let named: HashSet<String> = self
-                    .entries
-                    .iter()
-                    .flat_map(|(_, s)| match s {
-                        Scope::Recipients(rs) => rs.as_slice(),
-                        _ => &[],
-                    })
-                    .map(|r| r.to_ascii_lowercase())
-                    .collect();
+                let named = self.named();
                 let before = self.catch_all();
                 // The excepted recipients the catch-all covered keep its action by name.
                 let keep: Vec<String> = except
@@ -179,6 +171,18 @@ impl Actions {
                 matches!(s, Scope::Recipients(rs) if rs.iter().any(|r| r.eq_ignore_ascii_case(recipient)))
             })
             .map_or_else(|| self.catch_all(), |(a, _)| a.clone())
+    }
+
+    /// Every recipient an entry names, in lower case.
+    fn named(&self) -> HashSet<String> {
+        self.entries
+            .iter()
+            .flat_map(|(_, s)| match s {
+                Scope::Recipients(r) => r.as_slice(),
+                _ => &[],
+            })
+            .map(|r| r.to_ascii_lowercase())
+            .collect()
     }
 
     /// The action of every recipient no entry names (DEFAULT unless a stage chose).
@@ -297,15 +301,7 @@ impl Actions {
         if envelope.truncated && before.is_restrictive() && !action.is_restrictive() {
             return None;
         }
-        let named: HashSet<String> = self
-            .entries
-            .iter()
-            .flat_map(|(_, s)| match s {
-                Scope::Recipients(r) => r.as_slice(),
-                _ => &[],
-            })
-            .map(|r| r.to_ascii_lowercase())
-            .collect();
+        let named = self.named();
         let rest: Vec<String> = envelope
             .recipients
             .iter()

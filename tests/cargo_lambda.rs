@@ -95,25 +95,15 @@ async fn every_sample_event_through_cargo_lambdas_runtime_api_is_answered_and_pu
         .args(["-P", &port.to_string()])
         .current_dir(root())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("start cargo lambda watch");
     wait_for_port(port).await;
 
     let mut rewrite = tokio::process::Command::new(rewrite_bin());
+    child_env(&w, &mut rewrite);
     rewrite
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_ENDPOINT_URL_S3", &w.moto_url)
-        .env("AWS_ENDPOINT_URL_WORKMAILMESSAGEFLOW", &w.emulator_url)
-        .env("WORKMAIL_FLOW_BUCKET", BUCKET)
         .env("WORKMAIL_FLOW_CONFIG", &config)
         // What `cargo lambda watch --only-lambda-apis` tells the function to set.
         .env(

@@ -257,22 +257,6 @@ async fn a_fetch_that_would_pass_the_deadline_answers_default_unchanged() {
     assert!(w.updated("msg-11").is_none());
 }
 
-/// Environment for a child process talking to this world's servers.
-fn child_env(w: &World, cmd: &mut tokio::process::Command) {
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_ENDPOINT_URL_S3", &w.moto_url)
-        .env("AWS_ENDPOINT_URL_WORKMAILMESSAGEFLOW", &w.emulator_url)
-        .env("WORKMAIL_FLOW_BUCKET", BUCKET)
-        .kill_on_drop(true);
-}
-
 /// The `rewrite` binary as Lambda starts it, polling `api` and talking to this world's
 /// servers.
 fn rewrite_command(w: &World, api: &common::runtime_api::RuntimeApi) -> tokio::process::Command {
