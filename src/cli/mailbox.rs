@@ -206,13 +206,31 @@ impl Source {
                 .into_iter()
                 .map(|(key, bytes)| Item {
                     label: format!("s3://{bucket}/{key}"),
-                    out_path: Path::new(bucket).join(&key),
+                    out_path: Path::new(bucket).join(key_path(&key)),
                     from_line: None,
                     data: ItemData::Bytes(bytes),
                 })
                 .collect()),
         }
     }
+}
+
+/// An S3 key as a relative path that stays under OUT: `/`-separated segments, empty and
+/// `.` ones dropped, `..` written `%2E%2E` (a key may hold anything; a path may not climb
+/// out of the folder it is written to).
+fn key_path(key: &str) -> PathBuf {
+    let mut out = PathBuf::new();
+    for seg in key.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => out.push("%2E%2E"),
+            s => out.push(s),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push("%2F");
+    }
+    out
 }
 
 /// Every file under `dir`, as paths relative to `root` (symbolic links not followed, so
@@ -470,6 +488,25 @@ mod tests {
         let m = split_mbox(raw, MboxFormat::Mboxrd);
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].1, b"From: a@x.example\n\nbody\n");
+    }
+
+    #[test]
+    fn an_s3_key_never_climbs_out_of_the_output_folder() {
+        assert_eq!(key_path("export/u1/1.eml"), Path::new("export/u1/1.eml"));
+        assert_eq!(
+            key_path("../../etc/passwd"),
+            Path::new("%2E%2E/%2E%2E/etc/passwd")
+        );
+        assert_eq!(key_path("/abs//./x"), Path::new("abs/x"));
+        assert_eq!(key_path("/"), Path::new("%2F"));
+        for k in ["../x", "/etc/x", "a/../../b"] {
+            assert!(
+                key_path(k)
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_))),
+                "{k}"
+            );
+        }
     }
 
     #[test]
