@@ -93,6 +93,27 @@ fn a_folder_is_replayed_recursively_keeping_relative_paths_and_passing_non_messa
 }
 
 #[test]
+fn the_current_folder_as_input_is_written_under_its_own_name() {
+    let dir = tmp("dot");
+    let inbox = dir.join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("one.eml"), message(1)).unwrap();
+    let cfg = config(&dir);
+    let o = bin()
+        .arg("replay")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg("../out")
+        .arg(".")
+        .current_dir(&inbox)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(dir.join("out/inbox/one.eml").exists());
+}
+
+#[test]
 fn a_maildir_keeps_cur_and_new_and_skips_tmp() {
     let dir = tmp("maildir");
     let md = dir.join("Maildir");

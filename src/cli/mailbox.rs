@@ -146,10 +146,11 @@ impl Source {
     pub fn out_name(&self) -> PathBuf {
         match self {
             Source::S3 { bucket, .. } => PathBuf::from(bucket),
+            // `.` and `..` name no folder; the folder they stand for does.
             other => other
                 .local_path()
-                .and_then(Path::file_name)
-                .map(PathBuf::from)
+                .map(resolved)
+                .and_then(|p| p.file_name().map(PathBuf::from))
                 .unwrap_or_else(|| PathBuf::from("input")),
         }
     }
