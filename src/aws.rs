@@ -85,6 +85,34 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// A whole S3 object (a given version when `version` is set); the error names the object.
+pub async fn read_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version: Option<String>,
+) -> Result<Vec<u8>, String> {
+    let got = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot read s3://{bucket}/{key}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        })?;
+    let bytes = got
+        .body
+        .collect()
+        .await
+        .map_err(|e| format!("cannot read s3://{bucket}/{key}: {e}"))?;
+    Ok(bytes.into_bytes().to_vec())
+}
+
 /// The message a command gives when the environment names no AWS Region: without one
 /// every call fails with an error that reads like a permissions problem.
 pub const NO_REGION: &str = "no AWS Region: set AWS_REGION (for a local S3 server any Region works, e.g. AWS_REGION=us-east-1)";

@@ -210,7 +210,14 @@ impl Emulator {
         if let Ok(reason) = std::fs::read_to_string(self.file(id, "reject")) {
             return service_error(StatusCode::BAD_REQUEST, "MessageRejected", reason.trim());
         }
-        let new = match self.read_object(&reference).await {
+        let new = match crate::aws::read_object(
+            &self.s3,
+            &reference.bucket,
+            &reference.key,
+            reference.object_version.clone(),
+        )
+        .await
+        {
             Ok(b) => b,
             Err(why) => {
                 return service_error(StatusCode::BAD_REQUEST, "InvalidContentLocation", &why);
@@ -227,31 +234,6 @@ impl Emulator {
             );
         }
         reply(StatusCode::OK, Bytes::new(), "application/json")
-    }
-
-    async fn read_object(&self, r: &S3Ref) -> Result<Vec<u8>, String> {
-        let got = self
-            .s3
-            .get_object()
-            .bucket(&r.bucket)
-            .key(&r.key)
-            .set_version_id(r.object_version.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot read s3://{}/{}: {}",
-                    r.bucket,
-                    r.key,
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            })?;
-        let bytes = got
-            .body
-            .collect()
-            .await
-            .map_err(|e| format!("cannot read s3://{}/{}: {e}", r.bucket, r.key))?;
-        Ok(bytes.into_bytes().to_vec())
     }
 }
 

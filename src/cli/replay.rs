@@ -250,25 +250,7 @@ fn s3_objects(bucket: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, Stri
         }
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
-            let got = client
-                .get_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(|e| {
-                    format!(
-                        "s3://{bucket}/{key}: cannot read: {}",
-                        aws_sdk_s3::error::DisplayErrorContext(&e)
-                    )
-                })?;
-            let bytes = got
-                .body
-                .collect()
-                .await
-                .map_err(|e| format!("s3://{bucket}/{key}: cannot read: {e}"))?
-                .into_bytes()
-                .to_vec();
+            let bytes = crate::aws::read_object(&client, bucket, &key, None).await?;
             out.push((key, bytes));
         }
         Ok(out)
