@@ -1,6 +1,12 @@
 //! workmail-flow: byte-exact email rewriting for Amazon WorkMail message-flow Lambdas and
 //! mail-server pipes.
 //!
+//! This crate is the WorkMail transport ([`workmail`]: the event, the handler, the Lambda
+//! glue, the S3 store, the emulator) and the command line ([`cli`]). The engine they run,
+//! free of any transport, is the `workmail-flow-core` crate, re-exported here at the
+//! paths it always had (`workmail_flow::mime_tree`, `workmail_flow::Pipeline`, ...); a
+//! crate that only holds stages can depend on the engine alone (docs/architecture.md).
+//!
 //! A flow is a list of stages read from a TOML config ([`config::load`]). Each stage
 //! looks at the parsed message ([`mime_tree::MimeTree`]) and its [`Envelope`], queues
 //! edits and delivery actions, and reports what it did; the [`Pipeline`] splices the
@@ -53,41 +59,57 @@
 //! # Ok::<(), workmail_flow::ConfigError>(())
 //! ```
 
-pub mod actions;
-pub mod auth_results;
-pub mod conditions;
-pub mod config;
-pub mod diff;
-pub mod edit;
-pub mod event;
-pub mod explain;
-pub mod header_field;
-pub mod limits;
-pub mod mime_tree;
-pub mod newline;
-pub mod params;
-pub mod pipeline;
-pub mod rules;
-pub mod sniff;
-pub mod stage;
-pub mod stages;
-pub mod structure;
-pub mod transfer;
+pub mod cli;
+pub mod workmail;
+
+// The engine, at the paths this crate always had (`workmail_flow::mime_tree`, ...).
+pub use workmail_flow_core::{
+    actions, auth_results, conditions, diff, edit, envelope, explain, flow, header_field, limits,
+    message, mime_tree, newline, params, pipeline, rules, sniff, stage, stages, structure,
+    template, text_edit, transfer,
+};
+// The WorkMail transport, at the same kind of path.
+pub use workmail::{aws, emulator, event, handler, lambda, metrics, redact, store};
 
 pub use config::{ConfigError, load as load_config};
-pub use event::{Direction, Envelope, WorkMailEvent};
-pub use pipeline::{Outcome, Pipeline, RunResult};
-pub use stage::{
-    FailClosed, KeyError, PartNote, Stage, StageContext, StageKeys, StageRegistry, StageReport,
+pub use event::WorkMailEvent;
+pub use workmail_flow_core::{
+    Direction, Envelope, FailClosed, KeyError, Outcome, PartNote, Pipeline, RunResult, Stage,
+    StageContext, StageKeys, StageRegistry, StageReport,
 };
-pub mod aws;
-pub mod cli;
-pub mod emulator;
-pub mod handler;
-pub mod lambda;
-pub mod metrics;
-pub mod redact;
-pub mod store;
-pub mod template;
-pub mod testing;
-pub mod text_edit;
+
+/// Reading a flow config: the engine's key reader and errors ([`workmail_flow_core::config`])
+/// and its loader ([`workmail_flow_core::flow::load`]), under the one path they always had.
+pub mod config {
+    pub use workmail_flow_core::config::*;
+    pub use workmail_flow_core::flow::load::*;
+}
+
+/// The engine's test helpers ([`workmail_flow_core::testing`]), plus one for WorkMail
+/// events.
+pub mod testing {
+    pub use workmail_flow_core::testing::*;
+
+    use crate::{Envelope, WorkMailEvent};
+
+    /// The envelope of a WorkMail event given as JSON.
+    pub fn envelope_from_event(json: &str) -> Result<Envelope, serde_json::Error> {
+        let event: WorkMailEvent = serde_json::from_str(json)?;
+        Ok(Envelope::from(&event))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::Direction;
+
+        #[test]
+        fn envelopes_are_built_from_a_workmail_event() {
+            let e = envelope_from_event(
+                r#"{"messageId":"m","flowDirection":"OUTBOUND","envelope":{"mailFrom":{"address":"a@b"},"recipients":[]}}"#,
+            )
+            .unwrap();
+            assert_eq!(e.direction, Direction::Outbound);
+        }
+    }
+}

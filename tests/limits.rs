@@ -1,4 +1,4 @@
-//! Messages at and past the limits (see `src/limits.rs`) have clear outcomes: delivered
+//! Messages at and past the limits (see `crates/workmail-flow-core/src/rules/limits.rs`) have clear outcomes: delivered
 //! unchanged with the reason, or changed and still within WorkMail's content rules, and
 //! never a panic. Every input is generated here.
 

@@ -1,7 +1,7 @@
-//! `workmail-flow emulate`: a local WorkMail Message Flow API (see `crate::emulator`).
+//! `workmail-flow emulate`: a local WorkMail Message Flow API (see `crate::workmail::emulator`).
 
 use super::{EXIT_FAILED, EXIT_USAGE};
-use crate::emulator::{self, Emulator};
+use crate::workmail::emulator::{self, Emulator};
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,9 +57,9 @@ pub fn run(args: &EmulateArgs) -> u8 {
         let addr = listener
             .local_addr()
             .expect("a bound listener has an address");
-        let conf = crate::aws::sdk_config().await;
+        let conf = crate::workmail::aws::sdk_config().await;
         if conf.region().is_none() {
-            eprintln!("error: {}", crate::aws::NO_REGION);
+            eprintln!("error: {}", crate::workmail::aws::NO_REGION);
             return EXIT_USAGE;
         }
         let s3 = emulator::s3_client(&conf, args.s3_endpoint.as_deref());

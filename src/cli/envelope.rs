@@ -1,8 +1,8 @@
 //! The envelope options `replay` and `explain` share: a WorkMail event, or the direction
 //! and addresses given as flags (default: from the message's own From, To and Cc).
 
-use crate::event::{Direction, Envelope, WorkMailEvent};
 use crate::pipeline::Pipeline;
+use crate::workmail::event::{Direction, Envelope, WorkMailEvent};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -64,12 +64,12 @@ impl EnvelopeSource {
         }
         // MAIL FROM may be empty (a bounce's null sender); a recipient may not.
         if let Some(s) = args.sender.as_deref().filter(|s| !s.is_empty())
-            && let Some(p) = crate::event::address_problem(s)
+            && let Some(p) = crate::workmail::event::address_problem(s)
         {
             return Err(format!("--sender {s:?}: {p}"));
         }
         for r in &args.recipient {
-            if let Some(p) = crate::event::address_problem(r) {
+            if let Some(p) = crate::workmail::event::address_problem(r) {
                 return Err(format!("--recipient {r:?}: {p}"));
             }
         }

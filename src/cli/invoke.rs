@@ -1,10 +1,10 @@
 //! `workmail-flow invoke`: runs the Lambda handler once in-process with real AWS clients.
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
-use crate::aws::AwsStore;
-use crate::event::WorkMailEvent;
-use crate::lambda::{self, Function};
 use crate::stage::StageRegistry;
+use crate::workmail::aws::AwsStore;
+use crate::workmail::event::WorkMailEvent;
+use crate::workmail::lambda::{self, Function};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -62,9 +62,9 @@ pub fn run(args: &InvokeArgs, registry: &StageRegistry) -> u8 {
         Err(code) => return code,
     };
     runtime.block_on(async {
-        let conf = crate::aws::sdk_config().await;
+        let conf = crate::workmail::aws::sdk_config().await;
         if conf.region().is_none() {
-            eprintln!("error: {}", crate::aws::NO_REGION);
+            eprintln!("error: {}", crate::workmail::aws::NO_REGION);
             return EXIT_USAGE;
         }
         let store = AwsStore::new(&conf, function.upload.clone());

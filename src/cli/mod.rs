@@ -1,4 +1,5 @@
 //! Command-line interface: argument definitions and one module per subcommand.
+//! Uses the engine and the WorkMail transport (`workmail/`); nothing but the binaries uses it.
 //!
 //! Exit codes are shared: 0 all good, 1 a message failed or broke a rule, 2 usage,
 //! config or I/O errors that stop the run.

@@ -223,11 +223,14 @@ fn s3_objects(bucket: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, Stri
     let runtime =
         super::runtime(false).map_err(|_| "cannot start the async runtime".to_string())?;
     runtime.block_on(async {
-        let conf = crate::aws::sdk_config().await;
+        let conf = crate::workmail::aws::sdk_config().await;
         if conf.region().is_none() {
-            return Err(format!("s3://{bucket}: {}", crate::aws::NO_REGION));
+            return Err(format!(
+                "s3://{bucket}: {}",
+                crate::workmail::aws::NO_REGION
+            ));
         }
-        let client = crate::aws::AwsStore::new(&conf, None).s3;
+        let client = crate::workmail::aws::AwsStore::new(&conf, None).s3;
         let mut keys = Vec::new();
         let mut pages = client
             .list_objects_v2()
@@ -250,7 +253,7 @@ fn s3_objects(bucket: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, Stri
         }
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
-            let bytes = crate::aws::read_object(&client, bucket, &key, None).await?;
+            let bytes = crate::workmail::aws::read_object(&client, bucket, &key, None).await?;
             out.push((key, bytes));
         }
         Ok(out)
