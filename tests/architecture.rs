@@ -15,15 +15,27 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The engine's parts, and the parts each may use (besides itself).
 const ENGINE_PARTS: &[(&str, &[&str])] = &[
     ("message", &[]),
-    ("rules", &["message"]),
     ("config", &[]),
-    ("stage", &["message", "rules", "config"]),
-    ("stages", &["message", "rules", "config", "stage"]),
-    ("flow", &["message", "rules", "config", "stage", "stages"]),
-    ("view", &["message", "rules", "config", "stage", "flow"]),
+    ("envelope", &["config"]),
+    ("rules", &["message"]),
+    ("stage", &["message", "rules", "config", "envelope"]),
+    (
+        "stages",
+        &["message", "rules", "config", "envelope", "stage"],
+    ),
+    (
+        "flow",
+        &["message", "rules", "config", "envelope", "stage", "stages"],
+    ),
+    (
+        "view",
+        &["message", "rules", "config", "envelope", "stage", "flow"],
+    ),
     (
         "testing",
-        &["message", "rules", "config", "stage", "stages", "flow"],
+        &[
+            "message", "rules", "config", "envelope", "stage", "stages", "flow",
+        ],
     ),
 ];
 
@@ -335,6 +347,7 @@ fn every_part_folder_opens_with_what_it_does_and_what_it_may_use() {
         "crates/workmail-flow-core/src/message",
         "crates/workmail-flow-core/src/rules",
         "crates/workmail-flow-core/src/config",
+        "crates/workmail-flow-core/src/envelope",
         "crates/workmail-flow-core/src/stage",
         "crates/workmail-flow-core/src/stages",
         "crates/workmail-flow-core/src/flow",

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::case_envelope as envelope;
+use common::case_envelope;
 use std::path::{Path, PathBuf};
 use workmail_flow::rules;
 
@@ -43,6 +43,24 @@ fn to_crlf(b: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The case's envelope, with the directory answers its config's `[directory]` file
+/// gives for the addresses its stages read (the `directory` cases).
+fn envelope(
+    case: &Path,
+    raw: &[u8],
+    pipeline: &workmail_flow::Pipeline,
+) -> workmail_flow::Envelope {
+    let mut env = case_envelope(case, raw);
+    if let Some(workmail_flow::config::DirectorySource::File { path }) =
+        pipeline.directory.as_ref().map(|d| &d.source)
+    {
+        let dir = workmail_flow::envelope::FileDirectory::load(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+        env.directory = dir.view_for(raw, &env, pipeline.directory_needs());
+    }
+    env
+}
+
 /// Runs every case of one stage's folder and returns the failures.
 fn run_stage(stage: &str) -> usize {
     let dir = golden_dir().join(stage);
@@ -63,7 +81,7 @@ fn run_stage(stage: &str) -> usize {
         let expected_path = case.join("expected.eml");
         let response_path = case.join("expected-response.json");
         if bless {
-            let result = pipeline.run(&input, &envelope(case, &input));
+            let result = pipeline.run(&input, &envelope(case, &input, &pipeline));
             std::fs::write(&expected_path, result.output.to_vec()).unwrap();
             if result.actions.entries().is_empty() {
                 let _ = std::fs::remove_file(&response_path);
@@ -87,7 +105,7 @@ fn run_stage(stage: &str) -> usize {
             ("crlf", to_crlf(&input), to_crlf(&expected)),
         ];
         for (variant, input, expected) in variants {
-            let env = envelope(case, &input);
+            let env = envelope(case, &input, &pipeline);
             let first = pipeline.run(&input, &env);
             let out = first.output.to_vec();
             let response = serde_json::to_value(first.actions.to_response()).unwrap();
@@ -167,4 +185,9 @@ fn strip_attachments_golden_cases_match_in_lf_and_crlf_and_are_idempotent() {
 #[test]
 fn reading_golden_cases_read_structure_and_text_as_clients_do_and_fail_closed() {
     assert!(run_stage("reading") > 0);
+}
+
+#[test]
+fn directory_golden_cases_match_in_lf_and_crlf_and_are_idempotent() {
+    assert!(run_stage("directory") >= 13);
 }

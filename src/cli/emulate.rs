@@ -5,6 +5,7 @@ use crate::workmail::emulator::{self, Emulator};
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
+use workmail_flow_core::envelope::FileDirectory;
 
 /// Serve WorkMail's Message Flow API on 127.0.0.1 from a folder of messages.
 ///
@@ -13,7 +14,10 @@ use std::sync::Arc;
 /// content rules (MessageRejected with the reason, InvalidContentLocation when the object
 /// cannot be read) and writes what it accepts to DIR/{id}.updated. Faults can be
 /// injected per message with DIR/{id}.frozen, .reject, .throttle, .unavailable and
-/// .delay-ms files (see the README).
+/// .delay-ms files (see the README). With --directory FILE it also answers WorkMail's
+/// directory API (POST / with X-Amz-Target: WorkMailService.DescribeEntity,
+/// DescribeUser, ListGroupsForEntity); DIR/directory.throttle and
+/// DIR/directory.unavailable inject faults there.
 ///
 /// Example:
 ///   workmail-flow emulate --messages work/messages --port 8025 --s3-endpoint http://127.0.0.1:5000
@@ -29,6 +33,11 @@ pub struct EmulateArgs {
     /// S3 endpoint to read uploaded objects from; default AWS_ENDPOINT_URL_S3 or AWS.
     #[arg(long, value_name = "URL")]
     pub s3_endpoint: Option<String>,
+    /// Also answer WorkMail's directory API (DescribeEntity, DescribeUser,
+    /// ListGroupsForEntity) from this directory file, for `[directory] source =
+    /// "workmail"` with AWS_ENDPOINT_URL_WORKMAIL pointing here.
+    #[arg(long, value_name = "FILE")]
+    pub directory: Option<PathBuf>,
 }
 
 pub fn run(args: &EmulateArgs) -> u8 {
@@ -36,6 +45,18 @@ pub fn run(args: &EmulateArgs) -> u8 {
         eprintln!("error: {}: not a folder", args.messages.display());
         return EXIT_USAGE;
     }
+    let directory = match args
+        .directory
+        .as_deref()
+        .map(FileDirectory::load)
+        .transpose()
+    {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
     if !emulator::has_messages(&args.messages) {
         eprintln!(
             "warning: {} holds no .eml files yet",
@@ -64,7 +85,11 @@ pub fn run(args: &EmulateArgs) -> u8 {
         }
         let s3 = emulator::s3_client(&conf, args.s3_endpoint.as_deref());
         println!("listening on http://{addr}");
-        emulator::serve(listener, Arc::new(Emulator::new(&args.messages, s3))).await;
+        let mut emu = Emulator::new(&args.messages, s3);
+        if let Some(d) = directory {
+            emu = emu.with_directory(d);
+        }
+        emulator::serve(listener, Arc::new(emu)).await;
         EXIT_FAILED
     })
 }

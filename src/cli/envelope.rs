@@ -5,6 +5,8 @@ use crate::pipeline::Pipeline;
 use crate::workmail::event::{Direction, Envelope, WorkMailEvent};
 use clap::Args;
 use std::path::{Path, PathBuf};
+use workmail_flow_core::config::DirectorySource;
+use workmail_flow_core::envelope::{DirectoryNeeds, DirectoryView, FileDirectory};
 
 #[derive(Debug, Args)]
 pub struct EnvelopeArgs {
@@ -25,6 +27,10 @@ pub struct EnvelopeArgs {
     /// An envelope recipient when there is no event; repeat for several.
     #[arg(long, value_name = "ADDR")]
     pub recipient: Vec<String>,
+    /// A directory file (TOML `[[user]]` tables) the stages' `sender.*` placeholders and
+    /// group conditions read, instead of the config's `[directory]`.
+    #[arg(long, value_name = "FILE")]
+    pub directory: Option<PathBuf>,
 }
 
 /// Where the envelope of each message comes from.
@@ -32,6 +38,18 @@ pub struct EnvelopeSource {
     base: Base,
     /// `--events DIR`: a message's own event, when DIR has one.
     events: Option<PathBuf>,
+    people: People,
+}
+
+/// Where the envelope's directory answers come from.
+enum People {
+    /// No stage reads the directory.
+    NotNeeded,
+    /// A directory file: `--directory FILE`, or the config's `source = "file"`.
+    File(FileDirectory, DirectoryNeeds),
+    /// The stages read the directory but none can be read here (the config's is
+    /// WorkMail's): they run as if it were down; the reason.
+    Unavailable(String),
 }
 
 enum Base {
@@ -56,7 +74,12 @@ fn read_event(path: &Path) -> Result<Envelope, String> {
 
 impl EnvelopeSource {
     /// Reads the event file, if one was given; errors name the file.
-    pub fn from_args(args: &EnvelopeArgs) -> Result<EnvelopeSource, String> {
+    /// Reads the event file, if one was given, and the directory `pipeline`'s stages
+    /// read; errors name the file.
+    pub fn for_pipeline(
+        args: &EnvelopeArgs,
+        pipeline: Option<&Pipeline>,
+    ) -> Result<EnvelopeSource, String> {
         if let Some(dir) = &args.events
             && !dir.is_dir()
         {
@@ -85,15 +108,57 @@ impl EnvelopeSource {
                 recipients: args.recipient.clone(),
             },
         };
+        let needs = pipeline.map(Pipeline::directory_needs).unwrap_or_default();
+        let settings = pipeline.and_then(|p| p.directory.as_ref());
+        let file = match (&args.directory, settings.map(|s| &s.source)) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Some(DirectorySource::File { path })) => Some(path.clone()),
+            _ => None,
+        };
+        let people = match file {
+            Some(path) => {
+                let dir = FileDirectory::load(&path).map_err(|e| e.to_string())?;
+                People::File(dir, needs)
+            }
+            None if !needs.any() => People::NotNeeded,
+            None => {
+                let why = match settings {
+                    Some(_) => {
+                        "the config's directory is WorkMail's; pass --directory FILE to use a file here"
+                    }
+                    None => "the config has no [directory]; pass --directory FILE",
+                };
+                eprintln!(
+                    "warning: the stages read the directory, but {why}: they run as if it were unavailable"
+                );
+                People::Unavailable(why.to_string())
+            }
+        };
         Ok(EnvelopeSource {
             base,
             events: args.events.clone(),
+            people,
         })
+    }
+
+    /// Fills the envelope's directory answers for the message `raw`.
+    fn with_people(&self, mut envelope: Envelope, raw: &[u8]) -> Envelope {
+        envelope.directory = match &self.people {
+            People::NotNeeded => DirectoryView::default(),
+            People::File(dir, needs) => dir.view_for(raw, &envelope, *needs),
+            People::Unavailable(why) => DirectoryView::unavailable(why.clone()),
+        };
+        envelope
     }
 
     /// The envelope of the message read from `input` (`None`: stdin); an error names
     /// the event file that cannot be read.
     pub fn for_message(&self, input: Option<&Path>, raw: &[u8]) -> Result<Envelope, String> {
+        self.base_for_message(input, raw)
+            .map(|e| self.with_people(e, raw))
+    }
+
+    fn base_for_message(&self, input: Option<&Path>, raw: &[u8]) -> Result<Envelope, String> {
         if let (Some(dir), Some(stem)) = (&self.events, input.and_then(|p| p.file_stem())) {
             let path = dir.join(stem).with_extension("json");
             if path.exists() {
@@ -131,7 +196,7 @@ pub fn load_flow(
         eprintln!("error: {e}");
         super::EXIT_USAGE
     })?;
-    let envelopes = EnvelopeSource::from_args(args).map_err(|e| {
+    let envelopes = EnvelopeSource::for_pipeline(args, Some(&pipeline)).map_err(|e| {
         eprintln!("error: {e}");
         super::EXIT_USAGE
     })?;

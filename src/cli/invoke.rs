@@ -13,7 +13,8 @@ use std::path::PathBuf;
 /// Reads the event, fetches the message from the Message Flow API, runs the flow, uploads
 /// and puts back a changed message, and prints the response WorkMail would get. The same
 /// environment as the function applies (WORKMAIL_FLOW_BUCKET, WORKMAIL_FLOW_PREFIX,
-/// AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_WORKMAILMESSAGEFLOW, AWS credentials and Region).
+/// AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_WORKMAILMESSAGEFLOW, AWS_ENDPOINT_URL_WORKMAIL,
+/// AWS credentials and Region).
 ///
 /// Example, against the local emulator and an S3 server:
 ///   AWS_ENDPOINT_URL_WORKMAILMESSAGEFLOW=http://127.0.0.1:8025 \
@@ -32,6 +33,11 @@ pub struct InvokeArgs {
     /// write for this invocation.
     #[arg(long)]
     pub metrics: bool,
+    /// A directory file (TOML `[[user]]` tables) instead of the config's `[directory]`.
+    /// Without it a `source = "workmail"` directory is asked through the SDK
+    /// (AWS_ENDPOINT_URL_WORKMAIL points it at `emulate --directory`).
+    #[arg(long, value_name = "FILE")]
+    pub directory: Option<PathBuf>,
 }
 
 pub fn run(args: &InvokeArgs, registry: &StageRegistry) -> u8 {
@@ -50,7 +56,8 @@ pub fn run(args: &InvokeArgs, registry: &StageRegistry) -> u8 {
         .config
         .clone()
         .or_else(|| std::env::var_os("WORKMAIL_FLOW_CONFIG").map(PathBuf::from));
-    let function = match Function::load(config.as_deref(), registry, |k| std::env::var(k).ok()) {
+    let mut function = match Function::load(config.as_deref(), registry, |k| std::env::var(k).ok())
+    {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");
@@ -65,6 +72,13 @@ pub fn run(args: &InvokeArgs, registry: &StageRegistry) -> u8 {
         let conf = crate::workmail::aws::sdk_config().await;
         if conf.region().is_none() {
             eprintln!("error: {}", crate::workmail::aws::NO_REGION);
+            return EXIT_USAGE;
+        }
+        if let Err(e) = function
+            .open_directory(&conf, args.directory.as_deref())
+            .await
+        {
+            eprintln!("error: {e}");
             return EXIT_USAGE;
         }
         let store = AwsStore::new(&conf, function.upload.clone());

@@ -20,9 +20,14 @@
 //! | `{id}.put-delay-ms` | POST waits that many milliseconds first (a put that times out after the upload) |
 //! | `{id}.put-throttle` | the next N POSTs answer ThrottlingException (GETs are served) |
 //! | `{id}.put-unavailable` | the next N POSTs answer 503 ServiceUnavailable (GETs are served) |
+//!
+//! With a directory file ([`Emulator::with_directory`], `emulate --directory FILE`) it
+//! also answers WorkMail's directory API, the calls `[directory] source = "workmail"`
+//! makes (see [`crate::workmail::emulator_directory`]).
 
 use crate::mime_tree::MimeTree;
 use crate::rules;
+use crate::workmail::emulator_directory::{EmulatedDirectory, TARGET_PREFIX};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -34,11 +39,13 @@ use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use workmail_flow_core::envelope::FileDirectory;
 
 /// The emulator's state: the message folder and an S3 client to read uploads with.
 pub struct Emulator {
     dir: PathBuf,
     s3: aws_sdk_s3::Client,
+    directory: Option<EmulatedDirectory>,
 }
 
 #[derive(serde::Deserialize)]
@@ -96,6 +103,30 @@ impl Emulator {
         Emulator {
             dir: dir.into(),
             s3,
+            directory: None,
+        }
+    }
+
+    /// Also serves WorkMail's directory API from `directory`.
+    pub fn with_directory(mut self, directory: FileDirectory) -> Emulator {
+        self.directory = Some(EmulatedDirectory::new(directory, &self.dir));
+        self
+    }
+
+    /// Answers a request that names a WorkMail API operation in `X-Amz-Target`.
+    pub fn respond_to_target(&self, target: &str, body: &[u8]) -> Reply {
+        match (&self.directory, target.strip_prefix(TARGET_PREFIX)) {
+            (Some(d), Some(operation)) => d.respond(operation, body),
+            (None, Some(_)) => service_error(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                "the emulator serves WorkMail's directory API only with --directory FILE",
+            ),
+            (_, None) => service_error(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                "unknown X-Amz-Target",
+            ),
         }
     }
 
@@ -280,13 +311,24 @@ pub async fn serve(listener: TcpListener, emulator: Arc<Emulator>) {
                         .await
                         .map(|c| c.to_bytes())
                         .unwrap_or_default();
-                    let resp = emulator
-                        .respond(&parts.method, parts.uri.path(), &body)
-                        .await;
+                    let target = parts
+                        .headers
+                        .get("x-amz-target")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    let resp = match &target {
+                        Some(t) => emulator.respond_to_target(t, &body),
+                        None => {
+                            emulator
+                                .respond(&parts.method, parts.uri.path(), &body)
+                                .await
+                        }
+                    };
                     eprintln!(
-                        "emulator: {} {} -> {}",
+                        "emulator: {} {}{} -> {}",
                         parts.method,
                         parts.uri.path(),
+                        target.map(|t| format!(" {t}")).unwrap_or_default(),
                         resp.status().as_u16()
                     );
                     Ok::<_, Infallible>(resp)

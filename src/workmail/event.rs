@@ -1,7 +1,7 @@
 //! The WorkMail event. It has no type in `aws_lambda_events`, so it is defined here,
 //! with how it fills the transport-neutral [`Envelope`] the stages see.
 
-pub use workmail_flow_core::message::envelope::{Direction, Envelope, address_problem};
+pub use workmail_flow_core::envelope::{Direction, Envelope, address_problem};
 
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +57,7 @@ impl From<&WorkMailEvent> for Envelope {
             message_id: e.message_id.clone(),
             invocation_id: e.invocation_id.clone(),
             truncated: e.truncated,
+            directory: Default::default(),
         }
     }
 }

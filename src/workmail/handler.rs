@@ -10,10 +10,13 @@
 //! | throttling, 5xx, network faults | error result: WorkMail retries the invocation |
 //! | ResourceNotFound, InvalidContentLocation, other store errors | error result, logged with what to check |
 //! | the deadline passes while fetching, running the stages or putting back | DEFAULT with the message unchanged (security stages fail closed), log the step cut |
+//! | a directory lookup fails or runs past the deadline, `on_error = "retry"` (the default) | error result: WorkMail retries the invocation |
+//! | the same, `on_error = "skip"` | the stages run without directory data, log why |
 
 use crate::actions::Response;
 use crate::edit::{Output, OutputPlan};
 use crate::pipeline::{Outcome, Pipeline, Progress, RunOf};
+use crate::workmail::directory::{CachedDirectory, DirectoryError};
 use crate::workmail::event::{Envelope, WorkMailEvent};
 use crate::workmail::redact;
 use crate::workmail::store::{MessageSink, MessageSource, StoreError};
@@ -21,6 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::time::timeout_at;
 use tracing::Instrument;
+use workmail_flow_core::config::OnError;
+use workmail_flow_core::envelope::DirectoryView;
 
 /// WorkMail waits 15 seconds for a synchronous rule's answer.
 pub const WORKMAIL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -41,6 +46,13 @@ pub enum HandlerError {
         message_id: String,
         source: StoreError,
         hint: &'static str,
+    },
+    #[error(
+        "looking up the people of message {message_id}: {source}; the config says on_error = \"retry\", so WorkMail retries"
+    )]
+    Directory {
+        message_id: String,
+        source: DirectoryError,
     },
 }
 
@@ -99,21 +111,84 @@ pub async fn handle<S>(
 where
     S: MessageSource + MessageSink,
 {
+    handle_with(event, pipeline, store, None, deadline).await
+}
+
+/// [`handle`], with the directory the stages' templates and conditions read (looked up
+/// after the fetch, before the stages run).
+pub async fn handle_with<S>(
+    event: &WorkMailEvent,
+    pipeline: &Arc<Pipeline>,
+    store: &S,
+    directory: Option<&CachedDirectory>,
+    deadline: Instant,
+) -> Result<HandlerResult, HandlerError>
+where
+    S: MessageSource + MessageSink,
+{
     let span = tracing::info_span!(
         "message",
         message_id = %event.message_id,
         invocation_id = %event.invocation_id,
         direction = event.flow_direction.as_str(),
     );
-    handle_in_span(event, pipeline, store, deadline)
+    handle_in_span(event, pipeline, store, directory, deadline)
         .instrument(span)
         .await
+}
+
+/// The directory's answers for this message, or the error that makes WorkMail retry.
+async fn look_up_people(
+    event: &WorkMailEvent,
+    pipeline: &Pipeline,
+    directory: Option<&CachedDirectory>,
+    raw: &[u8],
+    envelope: &Envelope,
+    deadline: tokio::time::Instant,
+) -> Result<DirectoryView, HandlerError> {
+    let needs = pipeline.directory_needs();
+    let Some(directory) = directory.filter(|_| needs.any()) else {
+        return Ok(DirectoryView::default());
+    };
+    let started = Instant::now();
+    let failure = match timeout_at(deadline, directory.view_for(needs, raw, envelope)).await {
+        Ok(Ok((view, stats))) => {
+            tracing::info!(
+                asked = stats.asked,
+                cached = stats.cached,
+                lookup_ms = started.elapsed().as_millis() as u64,
+                "directory"
+            );
+            return Ok(view);
+        }
+        Ok(Err(e)) => e,
+        Err(_) => DirectoryError::new("the lookups ran past the answer deadline"),
+    };
+    match pipeline
+        .directory
+        .as_ref()
+        .map(|d| d.on_error)
+        .unwrap_or_default()
+    {
+        OnError::Retry => {
+            tracing::error!(error = %failure, on_error = "retry", "directory lookup failed");
+            Err(HandlerError::Directory {
+                message_id: event.message_id.clone(),
+                source: failure,
+            })
+        }
+        OnError::Skip => {
+            tracing::warn!(error = %failure, on_error = "skip", "directory lookup failed; running the stages without it");
+            Ok(DirectoryView::unavailable(failure.what))
+        }
+    }
 }
 
 async fn handle_in_span<S>(
     event: &WorkMailEvent,
     pipeline: &Arc<Pipeline>,
     store: &S,
+    directory: Option<&CachedDirectory>,
     deadline: Instant,
 ) -> Result<HandlerResult, HandlerError>
 where
@@ -158,7 +233,10 @@ where
         fetch_ms = started.elapsed().as_millis() as u64,
         "fetched"
     );
-    let (raw, planned) = match run_by(deadline, pipeline, raw, Envelope::from(event)).await {
+    let mut envelope = Envelope::from(event);
+    envelope.directory =
+        look_up_people(event, pipeline, directory, &raw, &envelope, deadline).await?;
+    let (raw, planned) = match run_by(deadline, pipeline, raw, envelope).await {
         Ok(ran) => ran,
         Err((cut, timed_out)) => {
             for why in &cut.fail_closed {

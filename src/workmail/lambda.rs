@@ -19,6 +19,7 @@ use crate::config::{self, ConfigError};
 use crate::pipeline::Pipeline;
 use crate::stage::StageRegistry;
 use crate::workmail::aws::{AwsStore, Upload};
+use crate::workmail::directory::CachedDirectory;
 use crate::workmail::event::WorkMailEvent;
 use crate::workmail::handler::{self, HandlerError, HandlerResult};
 use crate::workmail::metrics::{InvocationMetrics, MetricOutcome};
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use workmail_flow_core::config::DirectorySettings;
 
 /// The flow config compiled into the binary (`flow.toml` at the crate root).
 pub const BUNDLED_CONFIG: &str = include_str!("../../flow.toml");
@@ -43,6 +45,8 @@ pub enum StartupError {
         "{config}: {stage} can change messages, so the environment variable WORKMAIL_FLOW_BUCKET must name the bucket for rewritten messages"
     )]
     MissingBucket { config: String, stage: String },
+    #[error("the directory cannot be opened: {0}")]
+    Directory(String),
 }
 
 /// Everything the function builds once at start-up.
@@ -52,6 +56,9 @@ pub struct Function {
     pub upload: Option<Upload>,
     /// Where the config came from, for logs.
     pub config_source: String,
+    /// The config's `[directory]`, opened by [`Function::open_directory`]; kept for the
+    /// warm container's life, with its cache.
+    pub directory: Option<CachedDirectory>,
 }
 
 impl Function {
@@ -103,7 +110,35 @@ impl Function {
             pipeline: Arc::new(pipeline),
             upload,
             config_source,
+            directory: None,
         })
+    }
+
+    /// Opens the directory the config names (`override_file`: a file instead, as
+    /// `--directory FILE` asks), with `conf` for WorkMail's API. No `[directory]` and no
+    /// override: nothing to open.
+    pub async fn open_directory(
+        &mut self,
+        conf: &aws_config::SdkConfig,
+        override_file: Option<&Path>,
+    ) -> Result<(), StartupError> {
+        let settings = match (override_file, &self.pipeline.directory) {
+            (Some(path), Some(s)) => {
+                let mut s = s.clone();
+                s.source = workmail_flow_core::config::DirectorySource::File {
+                    path: path.to_path_buf(),
+                };
+                s
+            }
+            (Some(path), None) => DirectorySettings::file(path.to_path_buf()),
+            (None, Some(s)) => s.clone(),
+            (None, None) => return Ok(()),
+        };
+        let dir = crate::workmail::directory::open(&settings, Some(conf))
+            .await
+            .map_err(|e| StartupError::Directory(e.to_string()))?;
+        self.directory = Some(dir);
+        Ok(())
     }
 
     /// Loads from the process environment (`WORKMAIL_FLOW_CONFIG` and friends).
@@ -187,6 +222,7 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
         let error_type = match &e {
             HandlerError::Fetch { .. } => "FetchFailed",
             HandlerError::Put { .. } => "PutFailed",
+            HandlerError::Directory { .. } => "DirectoryLookupFailed",
         };
         lambda_runtime::Diagnostic {
             error_type: error_type.to_string(),
@@ -253,22 +289,33 @@ pub async fn invoke(
     lambda_deadline: Option<Instant>,
 ) -> Result<HandlerResult, HandlerError> {
     let deadline = handler::answer_deadline(Instant::now(), lambda_deadline);
-    handler::handle(event, &function.pipeline, store, deadline).await
+    handler::handle_with(
+        event,
+        &function.pipeline,
+        store,
+        function.directory.as_ref(),
+        deadline,
+    )
+    .await
 }
 
 /// The Lambda runtime loop: builds clients once, then answers events until the runtime
 /// stops. Custom handlers call this with their own registry.
 pub async fn run(registry: StageRegistry) -> Result<(), lambda_runtime::Error> {
     init_logging(LogTo::Stdout);
-    let function = match Function::from_env(&registry) {
+    let mut function = match Function::from_env(&registry) {
         Ok(f) => f,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
             return Err(e.into());
         }
     };
-    tracing::info!(config = %function.config_source, stages = function.pipeline.len(), "started");
     let conf = crate::workmail::aws::sdk_config().await;
+    if let Err(e) = function.open_directory(&conf, None).await {
+        tracing::error!(error = %e, "cannot start");
+        return Err(e.into());
+    }
+    tracing::info!(config = %function.config_source, stages = function.pipeline.len(), directory = function.directory.is_some(), "started");
     let store = AwsStore::new(&conf, function.upload.clone());
     let function = &function;
     let store = &store;

@@ -21,9 +21,11 @@
 //! The parts, bottom to top; each uses only those above it in this list
 //! (docs/architecture.md draws it):
 //!
-//! - [`message`]: reading and editing one message, byte-exact; the envelope.
-//! - [`rules`]: WorkMail's content rules and the reading limits.
+//! - [`message`]: reading and editing one message, byte-exact.
 //! - [`config`]: a stage's config table read key by key, and config errors.
+//! - [`envelope`]: who the message is from and for, and what the directory says
+//!   about them.
+//! - [`rules`]: WorkMail's content rules and the reading limits.
 //! - [`stage`]: what a stage is and sees: the trait, its context and report, the
 //!   registry, delivery actions, `when`/`unless` conditions, templates.
 //! - [`stages`]: the built-in stages and the registry that holds them.
@@ -32,6 +34,7 @@
 //! - [`testing`]: helpers to test a stage or a config in a few lines.
 
 pub mod config;
+pub mod envelope;
 pub mod flow;
 pub mod message;
 pub mod rules;
@@ -44,8 +47,8 @@ pub mod view;
 // same as under `workmail_flow::`, so a stage moves between the two crates unchanged.
 pub use flow::pipeline;
 pub use message::{
-    auth_results, edit, envelope, header_field, mime_tree, newline, params, sniff, structure,
-    text_edit, transfer,
+    auth_results, edit, header_field, mime_tree, newline, params, sniff, structure, text_edit,
+    transfer,
 };
 pub use rules::limits;
 pub use stage::{actions, conditions, template};

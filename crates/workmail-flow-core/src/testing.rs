@@ -27,10 +27,10 @@
 
 use crate::config::ConfigError;
 use crate::config::{KeyError, StageKeys};
+use crate::envelope::{Direction, Envelope};
 use crate::flow::load;
 use crate::flow::pipeline::{Outcome, Pipeline, RunResult, StageRecord, StageRef, run_stages};
 use crate::message::edit::Edits;
-use crate::message::envelope::{Direction, Envelope};
 use crate::message::mime_tree::MimeTree;
 use crate::stage::actions::{Actions, Response};
 use crate::stage::conditions::{Conditions, header_values};

@@ -2,14 +2,14 @@
 //! [`Pipeline`] through the registry, with errors that name the file, the stage and the
 //! key.
 
-use crate::config::{ConfigError, StageKeys};
+use crate::config::{ConfigError, DirectorySettings, StageKeys};
 use crate::flow::pipeline::{ConfiguredStage, Pipeline};
 use crate::stage::StageRegistry;
 use crate::stage::conditions::Conditions;
 use std::path::Path;
 
 /// Top-level keys a config may hold.
-const TOP_LEVEL_KEYS: &[&str] = &["stage", "log_addresses", "trusted_authserv_id"];
+const TOP_LEVEL_KEYS: &[&str] = &["stage", "log_addresses", "trusted_authserv_id", "directory"];
 
 /// Loads and validates a config file with the built-in stages.
 pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
@@ -49,7 +49,7 @@ pub fn parse(
         return Err(top_err(
             k,
             format!(
-                "unknown key{} (a config holds [[stage]] tables, log_addresses and trusted_authserv_id)",
+                "unknown key{} (a config holds [[stage]] tables, [directory], log_addresses and trusted_authserv_id)",
                 crate::config::did_you_mean(k, TOP_LEVEL_KEYS.iter().copied())
             ),
         ));
@@ -81,6 +81,11 @@ pub fn parse(
             ));
         }
     };
+    let directory = top
+        .get("directory")
+        .map(|v| DirectorySettings::parse(v, base_dir))
+        .transpose()
+        .map_err(|e| top_err(&e.key, e.problem))?;
     let tables = match top.get("stage") {
         None => Vec::new(),
         Some(toml::Value::Array(items)) => items.clone(),
@@ -155,6 +160,7 @@ pub fn parse(
     }
     let mut pipeline = Pipeline::new(stages);
     pipeline.log_addresses = log_addresses;
+    pipeline.directory = directory;
     Ok(pipeline)
 }
 

@@ -3,8 +3,10 @@
 //! Whatever goes wrong inside, the answer is a message: the rewritten one, or the
 //! original unchanged with the reason.
 
+use crate::config::DirectorySettings;
+use crate::envelope::DirectoryNeeds;
+use crate::envelope::Envelope;
 use crate::message::edit::Output;
-use crate::message::envelope::Envelope;
 use crate::message::mime_tree::{MimeTree, PartId};
 use crate::rules;
 use crate::rules::limits;
@@ -38,6 +40,8 @@ pub struct Pipeline {
     /// Logs may show full envelope addresses (config `log_addresses = true`); by
     /// default they show the domain and a hash of the local part.
     pub log_addresses: bool,
+    /// The config's `[directory]`: where the transport looks people up before a run.
+    pub directory: Option<DirectorySettings>,
 }
 
 /// What became of the message.
@@ -174,6 +178,7 @@ impl Pipeline {
         Pipeline {
             stages,
             log_addresses: false,
+            directory: None,
         }
     }
 
@@ -208,6 +213,15 @@ impl Pipeline {
 
     pub fn stages(&self) -> &[ConfiguredStage] {
         &self.stages
+    }
+
+    /// Which addresses the directory must be asked about before a run: what the stages'
+    /// templates and conditions read.
+    pub fn directory_needs(&self) -> DirectoryNeeds {
+        self.stages.iter().fold(DirectoryNeeds::default(), |n, s| {
+            n.union(s.conditions.directory_needs())
+                .union(s.stage.directory_needs())
+        })
     }
 
     /// Runs every stage over `raw`.

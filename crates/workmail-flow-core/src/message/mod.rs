@@ -4,7 +4,6 @@
 
 pub mod auth_results;
 pub mod edit;
-pub mod envelope;
 pub mod header_field;
 pub mod mime_tree;
 pub mod newline;

@@ -1,6 +1,6 @@
 //! The synchronous response WorkMail reads: which delivery action applies to whom.
 
-use crate::message::envelope::Direction;
+use crate::envelope::Direction;
 use serde::Serialize;
 use std::collections::HashSet;
 
@@ -208,7 +208,7 @@ impl Actions {
     /// 4. If the response still does not fit, every recipient is bounced, with a text
     ///    saying why: over-applying a bounce tells the sender, where over-applying DEFAULT
     ///    would let through mail a policy stops, or a DROP would lose it silently.
-    pub fn fit(&self, envelope: &crate::message::envelope::Envelope) -> (Actions, Vec<String>) {
+    pub fn fit(&self, envelope: &crate::envelope::Envelope) -> (Actions, Vec<String>) {
         let mut fitted = self.clone();
         let mut notes = Vec::new();
         if fitted.catch_all() == Action::Default {
@@ -252,7 +252,7 @@ impl Actions {
     }
 
     /// Why WorkMail would refuse the response, or `None` when it fits.
-    fn fits(&self, direction: crate::message::envelope::Direction) -> Option<String> {
+    fn fits(&self, direction: crate::envelope::Direction) -> Option<String> {
         if let Some(p) = self.limit_problem(direction) {
             return Some(p);
         }
@@ -288,7 +288,7 @@ impl Actions {
     /// recipients the old catch-all covered named (see [`Actions::fit`]); `None` when
     /// there is no named group, or the event is truncated and the group's action is less
     /// restrictive than the catch-all's.
-    fn flipped(&self, envelope: &crate::message::envelope::Envelope) -> Option<Actions> {
+    fn flipped(&self, envelope: &crate::envelope::Envelope) -> Option<Actions> {
         let (action, group) = self
             .entries
             .iter()

@@ -80,8 +80,9 @@
 //! complete example, `handlers/keyword_flag.rs`.
 
 use crate::config::{KeyError, StageKeys};
+use crate::envelope::DirectoryNeeds;
+use crate::envelope::Envelope;
 use crate::message::edit::Edits;
-use crate::message::envelope::Envelope;
 use crate::message::mime_tree::{MimeTree, PartId};
 use crate::stage::actions::{Action, Actions, Scope};
 use std::collections::BTreeMap;
@@ -103,6 +104,13 @@ pub trait Stage: Send + Sync {
     /// original through unchanged.
     fn on_failure(&self, _mail: &MimeTree<'_>, _cx: &StageContext<'_>) -> Option<Action> {
         None
+    }
+
+    /// Which addresses the directory must be asked about before this stage runs (its
+    /// templates read `sender.*`); the stage then finds them in the envelope's
+    /// [`crate::envelope::DirectoryView`]. Conditions add their own needs.
+    fn directory_needs(&self) -> DirectoryNeeds {
+        DirectoryNeeds::default()
     }
 }
 
@@ -162,6 +170,10 @@ impl<S: Stage + ?Sized> Stage for Box<S> {
 
     fn on_failure(&self, mail: &MimeTree<'_>, cx: &StageContext<'_>) -> Option<Action> {
         (**self).on_failure(mail, cx)
+    }
+
+    fn directory_needs(&self) -> DirectoryNeeds {
+        (**self).directory_needs()
     }
 }
 

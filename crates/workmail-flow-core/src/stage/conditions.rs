@@ -34,13 +34,29 @@
 //!   decoded; any field that matches counts. Fields queued by earlier stages count too,
 //!   so a stage can act on a header an earlier stage stamped.
 //!
+//! - `sender_group`: case-insensitive globs over the names of the groups the sender is a
+//!   member of in the organization's directory (`[directory]` in the config); holds when
+//!   any group matches any glob. Who "the sender" is depends on the direction: for
+//!   outbound mail the From address, for inbound mail MAIL FROM (see
+//!   [`crate::envelope::directory`]).
+//! - `recipient_group`: the same globs over each envelope recipient's groups. It works
+//!   per recipient like `recipient`: `when` selects the recipients in a matching group,
+//!   `unless` takes them away, and a truncated event is handled the same way.
+//! - `sender_in_directory` = true | false: whether the sender is a user of the
+//!   organization. It says what the envelope or From names, not who sent the message:
+//!   pair it with `authenticated_sender` on inbound mail.
+//!
+//!   A directory that could not be asked (`on_error = "skip"`) knows nobody: a group
+//!   condition matches no one and `sender_in_directory` is false.
+//!
 //! Everything is checked when the config loads; an error names the key as
 //! `when.header.matches`. Reports never print addresses or header values: a skipped
 //! stage says which condition failed, not what it was compared with.
 
 use crate::config::KeyError;
+use crate::envelope::directory::{DirectoryNeeds, DirectoryState, sender_person};
+use crate::envelope::{Direction, Envelope};
 use crate::message::edit::Edits;
-use crate::message::envelope::{Direction, Envelope};
 use crate::message::header_field;
 use crate::message::mime_tree::MimeTree;
 use crate::stage::actions::Scope;
@@ -63,6 +79,22 @@ struct Clause {
     authenticated_sender: Vec<AddressGlob>,
     recipient: Vec<AddressGlob>,
     header: Vec<HeaderMatch>,
+    sender_group: Vec<NameGlob>,
+    recipient_group: Vec<NameGlob>,
+    sender_in_directory: Option<bool>,
+}
+
+impl Clause {
+    fn has_recipient_condition(&self) -> bool {
+        !self.recipient.is_empty() || !self.recipient_group.is_empty()
+    }
+
+    fn directory_needs(&self) -> DirectoryNeeds {
+        DirectoryNeeds {
+            sender: !self.sender_group.is_empty() || self.sender_in_directory.is_some(),
+            recipients: !self.recipient_group.is_empty(),
+        }
+    }
 }
 
 /// `header = { name, matches }`.
@@ -88,6 +120,9 @@ const CLAUSE_KEYS: &[&str] = &[
     "authenticated_sender",
     "recipient",
     "header",
+    "sender_group",
+    "recipient_group",
+    "sender_in_directory",
 ];
 const HEADER_KEYS: &[&str] = &["name", "matches"];
 
@@ -129,6 +164,16 @@ impl Conditions {
         self.when.is_none() && self.unless.is_none()
     }
 
+    /// Which addresses the directory must be asked about for these conditions.
+    pub fn directory_needs(&self) -> DirectoryNeeds {
+        [&self.when, &self.unless]
+            .into_iter()
+            .flatten()
+            .fold(DirectoryNeeds::default(), |n, c| {
+                n.union(c.directory_needs())
+            })
+    }
+
     /// Whether the stage runs, and for which recipients: `Scope::All` when no recipient
     /// condition narrows it, else the envelope recipients that are left (never empty).
     /// `edits` are the changes earlier stages queued, so header conditions see them.
@@ -139,12 +184,16 @@ impl Conditions {
         envelope: &Envelope,
     ) -> Result<Scope, Skipped> {
         let skip = |why: String| Err(Skipped(why));
-        let has_recipient_condition = self.when.as_ref().is_some_and(|c| !c.recipient.is_empty())
+        let has_recipient_condition = self
+            .when
+            .as_ref()
+            .is_some_and(Clause::has_recipient_condition)
             || self
                 .unless
                 .as_ref()
-                .is_some_and(|c| !c.recipient.is_empty());
+                .is_some_and(Clause::has_recipient_condition);
         let mut selected: Vec<&String> = envelope.recipients.iter().collect();
+        let directory = Directory::of(mail, envelope);
 
         if let Some(when) = &self.when {
             if let Some(d) = when.direction
@@ -183,6 +232,30 @@ impl Conditions {
                     return skip(format!("when.header {} did not match", h.name));
                 }
             }
+            if let Some(want) = when.sender_in_directory
+                && directory.sender_is_user() != want
+            {
+                return skip(format!(
+                    "when.sender_in_directory is {want}: {}",
+                    directory.sender_words()
+                ));
+            }
+            if !when.sender_group.is_empty() && !directory.sender_in(&when.sender_group) {
+                return skip(format!(
+                    "when.sender_group matched none of the sender's groups ({})",
+                    directory.sender_words()
+                ));
+            }
+            if !when.recipient_group.is_empty() {
+                selected.retain(|r| directory.recipient_in(r, &when.recipient_group));
+                if selected.is_empty() && !envelope.truncated {
+                    return skip(format!(
+                        "when.recipient_group matched none of {} recipient(s){}",
+                        envelope.recipients.len(),
+                        directory.unavailable_words()
+                    ));
+                }
+            }
         }
 
         if let Some(unless) = &self.unless {
@@ -219,6 +292,26 @@ impl Conditions {
                 let values = header_values(mail, edits, &h.name);
                 if values.iter().any(|v| h.matches.is_match(v)) {
                     return skip(format!("unless.header {} matched", h.name));
+                }
+            }
+            if let Some(want) = unless.sender_in_directory
+                && directory.sender_is_user() == want
+            {
+                return skip(format!(
+                    "unless.sender_in_directory is {want}: {}",
+                    directory.sender_words()
+                ));
+            }
+            if !unless.sender_group.is_empty() && directory.sender_in(&unless.sender_group) {
+                return skip("unless.sender_group matched one of the sender's groups".into());
+            }
+            if !unless.recipient_group.is_empty() {
+                let before = selected.len();
+                selected.retain(|r| !directory.recipient_in(r, &unless.recipient_group));
+                if selected.is_empty() && before > 0 && !envelope.truncated {
+                    return skip(format!(
+                        "unless.recipient_group matched every remaining recipient ({before})"
+                    ));
                 }
             }
         }
@@ -286,6 +379,27 @@ impl Clause {
                     .map(|p| AddressGlob::new(p).map_err(|e| KeyError::new(&key, e)))
                     .collect::<Result<_, _>>()?;
             }
+        }
+        for (name, globs) in [
+            ("sender_group", &mut clause.sender_group),
+            ("recipient_group", &mut clause.recipient_group),
+        ] {
+            if let Some(v) = t.get(name) {
+                let key = format!("{table}.{name}");
+                *globs = string_list(v, &key)?
+                    .iter()
+                    .map(|p| NameGlob::new(p).map_err(|e| KeyError::new(&key, e)))
+                    .collect::<Result<_, _>>()?;
+            }
+        }
+        if let Some(v) = t.get("sender_in_directory") {
+            let key = format!("{table}.sender_in_directory");
+            clause.sender_in_directory = Some(v.as_bool().ok_or_else(|| {
+                KeyError::new(
+                    &key,
+                    format!("must be true or false, found {}", v.type_str()),
+                )
+            })?);
         }
         if let Some(v) = t.get("header") {
             let key = format!("{table}.header");
@@ -414,6 +528,80 @@ fn matches_any(globs: &[AddressGlob], address: Option<&str>) -> bool {
     address.is_some_and(|a| globs.iter().any(|g| g.matches(a)))
 }
 
+/// The directory's answers for one message, read the way conditions need them.
+struct Directory<'e> {
+    envelope: &'e Envelope,
+    sender: Option<&'e crate::envelope::Person>,
+}
+
+impl<'e> Directory<'e> {
+    fn of(mail: &MimeTree<'_>, envelope: &'e Envelope) -> Directory<'e> {
+        Directory {
+            envelope,
+            sender: sender_person(envelope, mail.raw()),
+        }
+    }
+
+    fn sender_is_user(&self) -> bool {
+        self.sender.is_some()
+    }
+
+    fn sender_in(&self, globs: &[NameGlob]) -> bool {
+        self.sender
+            .is_some_and(|p| p.groups.iter().any(|g| globs.iter().any(|x| x.matches(g))))
+    }
+
+    fn recipient_in(&self, recipient: &str, globs: &[NameGlob]) -> bool {
+        self.envelope
+            .directory
+            .person(recipient)
+            .is_some_and(|p| p.groups.iter().any(|g| globs.iter().any(|x| x.matches(g))))
+    }
+
+    /// What the directory said about the sender, in words without the address.
+    fn sender_words(&self) -> String {
+        match self.envelope.directory.state() {
+            DirectoryState::NotConsulted => "no directory was consulted".into(),
+            DirectoryState::Unavailable(why) => format!("the directory was unavailable ({why})"),
+            DirectoryState::Consulted if self.sender.is_some() => {
+                "the sender is a user of the directory".into()
+            }
+            DirectoryState::Consulted => "the sender is not in the directory".into(),
+        }
+    }
+
+    fn unavailable_words(&self) -> String {
+        match self.envelope.directory.state() {
+            DirectoryState::Consulted => String::new(),
+            DirectoryState::NotConsulted => "; no directory was consulted".into(),
+            DirectoryState::Unavailable(why) => format!("; the directory was unavailable ({why})"),
+        }
+    }
+}
+
+/// A case-insensitive glob over a group name (`finance`, `sales-*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameGlob {
+    pattern: Vec<char>,
+}
+
+impl NameGlob {
+    pub fn new(pattern: &str) -> Result<NameGlob, String> {
+        let p = pattern.trim();
+        if p.is_empty() {
+            return Err("an empty glob matches no group".into());
+        }
+        Ok(NameGlob {
+            pattern: p.chars().flat_map(char::to_lowercase).collect(),
+        })
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        let text: Vec<char> = name.trim().chars().flat_map(char::to_lowercase).collect();
+        glob_match(&self.pattern, &text)
+    }
+}
+
 /// A case-insensitive glob over an address: `*` matches any run of characters
 /// (including none), `?` exactly one; everything else matches itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -498,6 +686,108 @@ mod tests {
     }
 
     const MSG: &[u8] = b"From: a@partner.example\r\nSubject: =?UTF-8?Q?Rechnung_f=C3=BCr_M=C3=A4rz?=\r\nX-Spam-Flag: YES\r\n\r\nbody\r\n";
+
+    fn person(email: &str, groups: &[&str]) -> crate::envelope::Person {
+        crate::envelope::Person {
+            email: email.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// An outbound envelope from boss@corp.example to two recipients, with the directory
+    /// consulted: the boss is in finance, bob in sales, the partner not a user.
+    fn directory_env() -> Envelope {
+        let mut e = env(
+            Direction::Outbound,
+            "boss@corp.example",
+            &["bob@corp.example", "x@partner.example"],
+        );
+        e.directory = crate::envelope::DirectoryView::consulted([
+            (
+                "boss@corp.example".to_string(),
+                Some(person("boss@corp.example", &["Finance", "managers"])),
+            ),
+            (
+                "bob@corp.example".to_string(),
+                Some(person("bob@corp.example", &["sales-emea"])),
+            ),
+            ("x@partner.example".to_string(), None),
+        ]);
+        e
+    }
+
+    const FROM_BOSS: &[u8] = b"From: Boss <boss@corp.example>\r\n\r\nhi\r\n";
+
+    #[test]
+    fn sender_group_holds_when_a_group_of_the_sender_matches_and_not_otherwise() {
+        let tree = MimeTree::parse(FROM_BOSS).unwrap();
+        let e = directory_env();
+        let yes = conditions("when = { sender_group = \"finance\" }").unwrap();
+        assert_eq!(yes.evaluate(&tree, &Edits::new(), &e), Ok(Scope::All));
+        let no = conditions("when = { sender_group = [\"sales-*\", \"legal\"] }").unwrap();
+        let why = no.evaluate(&tree, &Edits::new(), &e).unwrap_err();
+        assert!(why.0.contains("when.sender_group matched none"), "{why}");
+        assert!(!why.0.contains("boss@"), "no addresses in reports: {why}");
+        let unless = conditions("unless = { sender_group = \"Manag*\" }").unwrap();
+        assert!(unless.evaluate(&tree, &Edits::new(), &e).is_err());
+        assert_eq!(
+            yes.directory_needs(),
+            DirectoryNeeds {
+                sender: true,
+                recipients: false
+            }
+        );
+    }
+
+    #[test]
+    fn recipient_group_selects_the_recipients_in_a_matching_group() {
+        let tree = MimeTree::parse(FROM_BOSS).unwrap();
+        let e = directory_env();
+        let c = conditions("when = { recipient_group = \"sales-*\" }").unwrap();
+        assert_eq!(
+            c.evaluate(&tree, &Edits::new(), &e),
+            Ok(Scope::Recipients(vec!["bob@corp.example".into()]))
+        );
+        let c = conditions("unless = { recipient_group = \"sales-*\" }").unwrap();
+        assert_eq!(
+            c.evaluate(&tree, &Edits::new(), &e),
+            Ok(Scope::Recipients(vec!["x@partner.example".into()]))
+        );
+        let c = conditions("when = { recipient_group = \"legal\" }").unwrap();
+        assert!(c.evaluate(&tree, &Edits::new(), &e).is_err());
+        assert!(c.directory_needs().recipients);
+    }
+
+    #[test]
+    fn sender_in_directory_tells_users_from_others_and_an_unavailable_directory_knows_nobody() {
+        let tree = MimeTree::parse(FROM_BOSS).unwrap();
+        let mut e = directory_env();
+        let user = conditions("when = { sender_in_directory = true }").unwrap();
+        let outsider = conditions("when = { sender_in_directory = false }").unwrap();
+        assert!(user.evaluate(&tree, &Edits::new(), &e).is_ok());
+        assert!(outsider.evaluate(&tree, &Edits::new(), &e).is_err());
+        let from_partner = MimeTree::parse(b"From: x@partner.example\r\n\r\nhi\r\n").unwrap();
+        assert!(user.evaluate(&from_partner, &Edits::new(), &e).is_err());
+        e.directory = crate::envelope::DirectoryView::unavailable("throttled");
+        let why = user.evaluate(&tree, &Edits::new(), &e).unwrap_err();
+        assert!(why.0.contains("unavailable (throttled)"), "{why}");
+        let group = conditions("when = { sender_group = \"finance\" }").unwrap();
+        assert!(group.evaluate(&tree, &Edits::new(), &e).is_err());
+        let e = Envelope::default();
+        let why = user.evaluate(&tree, &Edits::new(), &e).unwrap_err();
+        assert!(why.0.contains("no directory was consulted"), "{why}");
+    }
+
+    #[test]
+    fn directory_condition_mistakes_name_the_key() {
+        let e = conditions("when = { sender_in_directory = \"yes\" }").unwrap_err();
+        assert_eq!(e.key, "when.sender_in_directory");
+        let e = conditions("when = { sender_groups = \"x\" }").unwrap_err();
+        assert!(e.problem.contains("did you mean `sender_group`"), "{e}");
+        let e = conditions("when = { recipient_group = \"\" }").unwrap_err();
+        assert_eq!(e.key, "when.recipient_group");
+    }
 
     #[test]
     fn authenticated_sender_holds_only_for_a_from_address_ses_proved() {

@@ -43,14 +43,16 @@ pub mod presence;
 pub use plain::Placement;
 
 use crate::config::{KeyError, StageKeys};
-use crate::message::envelope::Envelope;
+use crate::envelope::Envelope;
+use crate::envelope::directory::sender_person;
+use crate::envelope::{DirectoryNeeds, Person};
 use crate::message::mime_tree::{MimeTree, Part, PartId, PartKind, TextMode};
 use crate::message::newline::Newline;
 use crate::message::text_edit::{self, TextChange};
 use crate::message::transfer::TransferEncoding;
 use crate::stage::template::{Escape, Template, html_escape};
 use crate::stage::{Stage, StageContext, StageReport};
-use presence::{Markers, SLOT};
+use presence::Markers;
 use regex::Regex;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -66,9 +68,13 @@ pub struct Disclaimer {
     html: Option<Template>,
     placement: Placement,
     skip_if_present: bool,
-    /// One set per template given, each tried against plain and HTML parts alike (a
-    /// reply may quote the HTML disclaimer as text, or the other way round).
-    markers: Vec<Markers>,
+}
+
+/// What one message's templates are filled with: the placeholder values and the
+/// sender's directory entry, if the directory knows them.
+pub struct Fill<'e> {
+    pub values: BTreeMap<&'static str, String>,
+    pub sender: Option<&'e Person>,
 }
 
 /// What became of one chosen part: the decision for the summary and a few words for
@@ -135,64 +141,72 @@ impl Disclaimer {
             .map(|(k, t)| parse_template(k, &t, false))
             .transpose()?;
         let html = html.map(|(k, t)| parse_template(k, &t, true)).transpose()?;
-        let slots: BTreeMap<&str, String> = PLACEHOLDERS
-            .iter()
-            .map(|&p| (p, SLOT.to_string()))
-            .collect();
-        let mut markers = Vec::new();
-        if let Some(t) = &text {
-            markers.push(Markers::from_slotted(
-                &t.render(&slots, Escape::None),
-                false,
-            ));
-        }
-        if let Some(h) = &html {
-            markers.push(Markers::from_slotted(&h.render(&slots, Escape::Html), true));
-        }
         Ok(Disclaimer {
             text,
             html,
             placement,
             skip_if_present,
-            markers,
         })
     }
 
+    /// The fixed text of this message's renderings, one set per template given, each
+    /// tried against plain and HTML parts alike (a reply may quote the HTML disclaimer
+    /// as text, or the other way round). Rendered per message: which lines and blocks a
+    /// template yields depends on the values (a user without a phone has no `Tel:`).
+    fn markers(&self, fill: &Fill<'_>) -> Vec<Markers> {
+        let mut markers = Vec::new();
+        if let Some(t) = &self.text {
+            markers.push(Markers::from_slotted(
+                &t.render_slotted(&fill.values, fill.sender, Escape::None),
+                false,
+            ));
+        }
+        if let Some(h) = &self.html {
+            markers.push(Markers::from_slotted(
+                &h.render_slotted(&fill.values, fill.sender, Escape::Html),
+                true,
+            ));
+        }
+        markers
+    }
+
     /// The plain-text disclaimer for this message, lines ending in LF.
-    fn render_plain(&self, values: &BTreeMap<&str, String>) -> String {
+    fn render_plain(&self, fill: &Fill<'_>) -> String {
+        let (values, sender) = (&fill.values, fill.sender);
         match (&self.text, &self.html) {
-            (Some(t), _) => Newline::Lf.normalize(&t.render(values, Escape::None)),
-            (None, Some(h)) => html::to_text(&h.render(values, Escape::Html)),
+            (Some(t), _) => Newline::Lf.normalize(&t.render_for(values, sender, Escape::None)),
+            (None, Some(h)) => html::to_text(&h.render_for(values, sender, Escape::Html)),
             (None, None) => String::new(),
         }
     }
 
     /// The HTML disclaimer for this message, lines ending in LF, no final line break.
-    fn render_html(&self, values: &BTreeMap<&str, String>) -> String {
+    fn render_html(&self, fill: &Fill<'_>) -> String {
+        let (values, sender) = (&fill.values, fill.sender);
         match (&self.html, &self.text) {
             (Some(h), _) => Newline::Lf
-                .normalize(&h.render(values, Escape::Html))
+                .normalize(&h.render_for(values, sender, Escape::Html))
                 .trim_end()
                 .to_string(),
-            (None, Some(t)) => text_to_html(&t.render(values, Escape::None)),
+            (None, Some(t)) => text_to_html(&t.render_for(values, sender, Escape::None)),
             (None, None) => String::new(),
         }
     }
 
     /// Whether a part's decoded text already holds the disclaimer.
-    fn is_present(&self, text: &str, repr: Repr, values: &BTreeMap<&str, String>) -> bool {
+    fn is_present(&self, text: &str, repr: Repr, fill: &Fill<'_>) -> bool {
         let normalized = presence::normalize_part(text, repr == Repr::Html);
-        if self.markers.iter().any(|m| m.is_distinctive()) {
-            return self
-                .markers
+        let markers = self.markers(fill);
+        if markers.iter().any(|m| m.is_distinctive()) {
+            return markers
                 .iter()
                 .filter(|m| m.is_distinctive())
                 .any(|m| m.found_in(&normalized));
         }
         // Templates of placeholders only: look for this message's rendering.
         [
-            presence::normalize(&self.render_plain(values)),
-            presence::normalize_part(&self.render_html(values), true),
+            presence::normalize(&self.render_plain(fill)),
+            presence::normalize_part(&self.render_html(fill), true),
         ]
         .iter()
         .any(|r| !r.is_empty() && normalized.contains(r.as_str()))
@@ -207,7 +221,7 @@ impl Disclaimer {
         id: PartId,
         repr: Repr,
         why: &str,
-        values: &BTreeMap<&str, String>,
+        fill: &Fill<'_>,
     ) -> Result<PartOutcome, PartOutcome> {
         let part = mail.part(id);
         let what = format!("{} part {id}", repr.label());
@@ -291,11 +305,24 @@ impl Disclaimer {
                 format!("left alone ({why}): holds an inline PGP {kind} block"),
             ));
         }
-        if self.skip_if_present && self.is_present(text, repr, values) {
+        // Above the quote, only what the sender wrote counts: the quoted message may
+        // carry an earlier signature, and this reply still takes its own.
+        let quote_at = match (self.placement, repr) {
+            (Placement::AboveQuote, Repr::Plain) => plain::quote_start(text),
+            (Placement::AboveQuote, Repr::Html) => html::quote_start(text),
+            _ => None,
+        };
+        let own_text = &text[..quote_at.unwrap_or(text.len())];
+        if self.skip_if_present && self.is_present(own_text, repr, fill) {
+            let place = if quote_at.is_some() {
+                " above the quoted message"
+            } else {
+                ""
+            };
             return Err(left_alone(
                 what,
-                "already holds the disclaimer".into(),
-                format!("nothing to add ({why}): already holds the disclaimer"),
+                format!("already holds the disclaimer{place}"),
+                format!("nothing to add ({why}): already holds the disclaimer{place}"),
             ));
         }
         let fallback = if encoding == TransferEncoding::Base64 {
@@ -315,15 +342,23 @@ impl Disclaimer {
         // borrowed, with the block spliced in (a big part is not copied first).
         let (block, where_, html_at) = match repr {
             Repr::Plain => {
-                let rendered = self.render_plain(values);
+                let rendered = self.render_plain(fill);
                 if bytes_only && !rendered.is_ascii() {
                     return Err(not_ascii(what, why, part));
                 }
-                let where_ = match (self.placement, flowed) {
-                    (Placement::Bottom, false) => "at the bottom",
-                    (Placement::Bottom, true) => "at the bottom (format=flowed kept)",
-                    (Placement::Top, false) => "at the top",
-                    (Placement::Top, true) => "at the top (format=flowed kept)",
+                let where_ = match (self.placement, quote_at.is_some(), flowed) {
+                    (Placement::Bottom, _, false) => "at the bottom",
+                    (Placement::Bottom, _, true) => "at the bottom (format=flowed kept)",
+                    (Placement::Top, _, false) => "at the top",
+                    (Placement::Top, _, true) => "at the top (format=flowed kept)",
+                    (Placement::AboveQuote, true, false) => "above the quoted message",
+                    (Placement::AboveQuote, true, true) => {
+                        "above the quoted message (format=flowed kept)"
+                    }
+                    (Placement::AboveQuote, false, false) => "at the bottom (no quoted message)",
+                    (Placement::AboveQuote, false, true) => {
+                        "at the bottom (no quoted message; format=flowed kept)"
+                    }
                 };
                 (plain::disclaimer_block(&rendered, nl, flowed), where_, None)
             }
@@ -336,17 +371,48 @@ impl Disclaimer {
                     part.charset.as_deref()
                 };
                 let block =
-                    nl_kind.normalize(&fit_html_to_charset(&self.render_html(values), charset));
-                let insertion = match self.placement {
-                    Placement::Bottom => html::bottom_insertion(text),
-                    Placement::Top => html::top_insertion(text),
-                };
-                (block, insertion.anchor.describe(), Some(insertion.at))
+                    nl_kind.normalize(&fit_html_to_charset(&self.render_html(fill), charset));
+                match (self.placement, quote_at) {
+                    (Placement::AboveQuote, Some(at)) => {
+                        (block, "above the quoted message", Some(at))
+                    }
+                    (Placement::Top, _) => {
+                        let i = html::top_insertion(text);
+                        (block, i.anchor.describe(), Some(i.at))
+                    }
+                    (Placement::Bottom, _) => {
+                        let i = html::bottom_insertion(text);
+                        (block, i.anchor.describe(), Some(i.at))
+                    }
+                    (Placement::AboveQuote, None) => {
+                        let i = html::bottom_insertion(text);
+                        let where_ = match i.anchor {
+                            html::Anchor::BeforeBodyClose => {
+                                "before the closing body tag (no quoted message)"
+                            }
+                            other => other.describe(),
+                        };
+                        (block, where_, Some(i.at))
+                    }
+                }
             }
         };
-        let pieces: Vec<Cow<'_, str>> = match html_at {
-            None => plain::place_pieces(text, &block, self.placement, nl, flowed),
-            Some(at) => splice_html_pieces(text, at, &block, nl, self.placement),
+        let pieces: Vec<Cow<'_, str>> = match (html_at, quote_at) {
+            (None, Some(q)) => {
+                // What the sender wrote takes the block at its bottom; a blank line then
+                // sets the quoted message apart.
+                let (own, quoted) = text.split_at(q);
+                let mut pieces = plain::place_pieces(own, &block, Placement::Bottom, nl, flowed);
+                if !own.is_empty() {
+                    pieces.push(Cow::Borrowed(nl));
+                } else {
+                    pieces.push(Cow::Owned(format!("{nl}{nl}")));
+                }
+                pieces.push(Cow::Borrowed(quoted));
+                pieces
+            }
+            (None, None) => plain::place_pieces(text, &block, self.placement, nl, flowed),
+            (Some(at), _) => splice_html_pieces(text, at, &block, nl, self.placement),
         };
         let pieces: Vec<&str> = pieces.iter().map(|p| p.as_ref()).collect();
         let change =
@@ -403,10 +469,11 @@ pub fn build(keys: &mut StageKeys) -> Result<Box<dyn Stage>, KeyError> {
     let placement = match keys.opt_string("placement")?.as_deref() {
         None | Some("bottom") => Placement::Bottom,
         Some("top") => Placement::Top,
+        Some("above_quote") => Placement::AboveQuote,
         Some(other) => {
             return Err(KeyError::new(
                 "placement",
-                format!("{other:?} is not one of bottom, top"),
+                format!("{other:?} is not one of bottom, top, above_quote"),
             ));
         }
     };
@@ -441,6 +508,16 @@ fn template_source(
 }
 
 impl Stage for Disclaimer {
+    fn directory_needs(&self) -> DirectoryNeeds {
+        DirectoryNeeds {
+            sender: [&self.text, &self.html]
+                .into_iter()
+                .flatten()
+                .any(Template::uses_directory),
+            recipients: false,
+        }
+    }
+
     fn run(&self, mail: &MimeTree<'_>, cx: &mut StageContext<'_>) -> StageReport {
         if mail.header_is_ambiguous(0) {
             // A first line of white space ends the header for some readers, not for
@@ -455,13 +532,15 @@ impl Stage for Disclaimer {
         let mut report = if plain.is_none() && html.is_none() {
             StageReport::unchanged(no_body_reason(mail))
         } else {
-            let values = placeholder_values(mail, cx.envelope);
+            let fill = Fill {
+                values: placeholder_values(mail, cx.envelope),
+                sender: sender_person(cx.envelope, mail.raw()),
+            };
             let mut report = StageReport::default();
             for (repr, chosen) in [(Repr::Plain, plain), (Repr::Html, html)] {
                 let Some(chosen) = chosen else { continue };
                 let why = chosen.why(repr);
-                let (result, changed) = match self.add_to(mail, cx, chosen.id, repr, &why, &values)
-                {
+                let (result, changed) = match self.add_to(mail, cx, chosen.id, repr, &why, &fill) {
                     Ok(done) => (done, true),
                     Err(skipped) => (skipped, false),
                 };
@@ -771,7 +850,7 @@ fn splice_html_pieces<'t>(
     let at_line_start = pre.is_empty() || pre.ends_with('\n');
     let mut middle = String::with_capacity(block.len() + 4);
     match placement {
-        Placement::Bottom => {
+        Placement::Bottom | Placement::AboveQuote => {
             if post.is_empty() && !at_line_start {
                 middle.push_str(nl);
             }
@@ -817,7 +896,7 @@ fn describe_change(part: &Part, change: &TextChange) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::envelope::{Direction, Envelope};
+    use crate::envelope::{Direction, Envelope};
 
     fn run(stage: &Disclaimer, raw: &[u8]) -> (Vec<u8>, StageReport) {
         let tree = MimeTree::parse(raw).unwrap();

@@ -157,7 +157,7 @@ impl Stage for StampHeader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::envelope::Envelope;
+    use crate::envelope::Envelope;
 
     const MSG: &[u8] = b"From: a@example.com\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nX-Tag: old\r\n\r\nbody\r\n";
 

@@ -76,8 +76,8 @@ use notice::{DEFAULT_NOTICE, NOTICE_PLACEHOLDERS, NOTICE_SUFFIX, Notice};
 use readings::Declared;
 
 use crate::config::{KeyError, StageKeys};
+use crate::envelope::Direction;
 use crate::message::edit::HeaderOp;
-use crate::message::envelope::Direction;
 use crate::message::mime_tree::{MimeTree, Part, PartId, PartKind};
 use crate::message::transfer::TransferEncoding;
 use crate::stage::actions::Action;
@@ -743,6 +743,16 @@ impl StripAttachments {
 }
 
 impl Stage for StripAttachments {
+    fn directory_needs(&self) -> crate::envelope::DirectoryNeeds {
+        crate::envelope::DirectoryNeeds {
+            sender: self
+                .unstrippable_message
+                .as_ref()
+                .is_some_and(Template::uses_directory),
+            recipients: false,
+        }
+    }
+
     fn on_failure(&self, mail: &MimeTree<'_>, cx: &StageContext<'_>) -> Option<Action> {
         self.fail_closed_action(mail, cx)
     }
@@ -1067,7 +1077,7 @@ fn join(reasons: &[Reason]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::envelope::Envelope;
+    use crate::envelope::Envelope;
     use crate::message::newline::Newline;
     use crate::message::transfer;
 

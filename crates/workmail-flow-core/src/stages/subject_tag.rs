@@ -168,7 +168,7 @@ impl Stage for SubjectTag {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::envelope::Envelope;
+    use crate::envelope::Envelope;
 
     fn run(stage: &SubjectTag, raw: &[u8]) -> (Vec<u8>, StageReport) {
         let tree = MimeTree::parse(raw).unwrap();

@@ -29,7 +29,7 @@
 //!   of at most 1,000 characters; a text that renders empty becomes the default.
 
 use crate::config::{KeyError, StageKeys};
-use crate::message::envelope::Direction;
+use crate::envelope::Direction;
 use crate::message::mime_tree::MimeTree;
 use crate::stage::actions::{Action, Scope};
 use crate::stage::conditions::header_values;
@@ -166,7 +166,8 @@ pub(crate) fn render_bounce(
             mail.field_value(0, "Date").unwrap_or_default().to_string(),
         ),
     ]);
-    let rendered = one_line(&template.render(&values, Escape::None));
+    let sender = crate::envelope::directory::sender_person(env, mail.raw());
+    let rendered = one_line(&template.render_for(&values, sender, Escape::None));
     if rendered.is_empty() {
         default.to_string()
     } else {
@@ -245,6 +246,13 @@ impl Stage for Verdict {
     /// A verdict decides delivery; it never changes the message.
     fn changes_message(&self) -> bool {
         false
+    }
+
+    fn directory_needs(&self) -> crate::envelope::DirectoryNeeds {
+        crate::envelope::DirectoryNeeds {
+            sender: self.message.as_ref().is_some_and(Template::uses_directory),
+            recipients: false,
+        }
     }
 
     fn run(&self, mail: &MimeTree<'_>, cx: &mut StageContext<'_>) -> StageReport {

@@ -13,8 +13,8 @@
 //! looking at a message they chose. Stage notes themselves never carry names, text or
 //! addresses, as in every other report.
 
+use crate::envelope::Envelope;
 use crate::flow::pipeline::{Outcome, RunResult};
-use crate::message::envelope::Envelope;
 use crate::message::mime_tree::{MimeTree, Part, PartId, PartKind};
 use crate::message::newline::Newline;
 use std::fmt::Write as _;
@@ -316,7 +316,7 @@ fn clean(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::envelope::Direction;
+    use crate::envelope::Direction;
     use crate::stage::StageRegistry;
     use crate::testing;
 

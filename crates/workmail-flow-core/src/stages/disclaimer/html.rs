@@ -112,6 +112,7 @@ enum Token<'h> {
     Text(&'h str),
     StartTag {
         name: String,
+        start: usize,
         end: usize,
     },
     EndTag {
@@ -220,6 +221,7 @@ fn tokens<'h>(html: &'h str, mut f: impl FnMut(Token<'h>)) {
             let plaintext = name == "plaintext";
             f(Token::StartTag {
                 name: name.clone(),
+                start: lt,
                 end,
             });
             if plaintext {
@@ -250,11 +252,100 @@ fn tokens<'h>(html: &'h str, mut f: impl FnMut(Token<'h>)) {
     }
 }
 
+/// Where the quoted earlier message of a reply or forward starts: the start tag of the
+/// first element a mainstream client writes around it, outside comments, scripts and
+/// styles. Outlook: `<div id="appendonsend">`, the `<hr tabindex="-1">` line and
+/// `<div id="divRplyFwdMsg">` (web and new Outlook), the `From:`/`Sent:` block's
+/// `<div style="border:none;border-top:solid ...;padding:3.0pt ...">` (desktop),
+/// `<div id="mail-editor-reference-message-container">` (Mac); Gmail: `class="gmail_quote"`;
+/// Apple Mail and Thunderbird: `<blockquote type="cite">`, Thunderbird's
+/// `class="moz-cite-prefix"` attribution and `class="moz-forward-container"`; Yahoo:
+/// `class="yahoo_quoted"`. `None` when the HTML holds none of them.
+pub fn quote_start(html: &str) -> Option<usize> {
+    let mut found = None;
+    tokens(html, |t| {
+        if found.is_some() {
+            return;
+        }
+        if let Token::StartTag { name, start, end } = t
+            && is_quote_marker(&name, &html[start..end])
+        {
+            found = Some(start);
+        }
+    });
+    found
+}
+
+/// Whether a start tag (`tag` is its whole text) is one a client writes to open the
+/// quoted message.
+fn is_quote_marker(name: &str, tag: &str) -> bool {
+    let tag = tag.to_ascii_lowercase();
+    let attr = |a: &str| attribute(&tag, a);
+    let class_has =
+        |c: &str| attr("class").is_some_and(|v| v.split_ascii_whitespace().any(|w| w == c));
+    match name {
+        "div" => {
+            matches!(
+                attr("id").as_deref(),
+                Some("appendonsend" | "divrplyfwdmsg" | "mail-editor-reference-message-container")
+            ) || [
+                "gmail_quote",
+                "moz-cite-prefix",
+                "moz-forward-container",
+                "yahoo_quoted",
+            ]
+            .iter()
+            .any(|c| class_has(c))
+                || attr("style").is_some_and(|s| {
+                    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+                    s.contains("border-top:solid") && s.contains("padding:3.0pt")
+                })
+        }
+        "blockquote" => attr("type").as_deref() == Some("cite") || class_has("gmail_quote"),
+        "hr" => {
+            attr("tabindex").as_deref() == Some("-1")
+                && attr("style")
+                    .is_some_and(|s| s.replace(' ', "").contains("display:inline-block"))
+        }
+        _ => false,
+    }
+}
+
+/// The value of attribute `name` in a lower-cased start tag: quoted with `"` or `'`,
+/// or bare up to white space or `>`.
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let b = tag.as_bytes();
+    let mut from = 0;
+    while let Some(i) = tag[from..].find(name).map(|i| i + from) {
+        from = i + name.len();
+        let before_ok =
+            i > 0 && (b[i - 1].is_ascii_whitespace() || b[i - 1] == b'"' || b[i - 1] == b'\'');
+        let rest = tag[from..].trim_start();
+        let Some(value) = rest.strip_prefix('=') else {
+            continue;
+        };
+        if !before_ok {
+            continue;
+        }
+        let value = value.trim_start();
+        return Some(match value.chars().next() {
+            Some(q @ ('"' | '\'')) => value[1..].split(q).next().unwrap_or("").trim().to_string(),
+            _ => value
+                .split(|c: char| c.is_ascii_whitespace() || c == '>')
+                .next()
+                .unwrap_or("")
+                .trim_end_matches('/')
+                .to_string(),
+        });
+    }
+    None
+}
+
 /// Finds the landmarks of a document.
 pub fn scan(html: &str) -> Landmarks {
     let mut l = Landmarks::default();
     tokens(html, |t| match t {
-        Token::StartTag { name, end } => match name.as_str() {
+        Token::StartTag { name, end, .. } => match name.as_str() {
             "body" if l.body_open_end.is_none() => l.body_open_end = Some(end),
             "html" if l.html_open_end.is_none() => l.html_open_end = Some(end),
             _ => {}

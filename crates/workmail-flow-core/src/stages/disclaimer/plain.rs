@@ -14,6 +14,9 @@ use std::borrow::Cow;
 pub enum Placement {
     Bottom,
     Top,
+    /// In a reply or forward, above the quoted earlier message (see [`quote_start`] and
+    /// `html::quote_start`); at the bottom where there is none.
+    AboveQuote,
 }
 
 /// The line ending a decoded text uses: that of its first line break, or `fallback`
@@ -83,7 +86,7 @@ pub fn place_pieces<'t>(
             Cow::Borrowed(nl),
             Cow::Borrowed(text),
         ],
-        Placement::Bottom => {
+        Placement::Bottom | Placement::AboveQuote => {
             let body: Cow<'t, str> = if flowed {
                 Cow::Owned(harden_final_soft_break(text))
             } else {
@@ -111,6 +114,80 @@ pub fn place_pieces<'t>(
     }
 }
 
+/// Where the quoted earlier message of a plain-text reply or forward starts (the byte
+/// offset of its first line), or `None`. The first of:
+///
+/// - a separator line: `-----Original Message-----` (Outlook; any run of dashes and
+///   spacing), `---------- Forwarded message ---------` (Gmail), `-------- Forwarded
+///   Message --------` (Thunderbird), `Begin forwarded message:` (Apple Mail), or a
+///   line of underscores (Outlook's, above its header block);
+/// - Outlook's header block: a `From:` line followed within four lines by `Sent:` or
+///   `Date:`;
+/// - an attribution: a line starting `On ` that ends in `wrote:` (on that line or the
+///   next, as Gmail wraps it), or its German, French, Spanish and Italian forms;
+/// - else the start of a quote that runs to the end: the first `>` line after which
+///   every non-blank line is quoted, when something written comes before it.
+pub fn quote_start(text: &str) -> Option<usize> {
+    let mut lines: Vec<(usize, &str)> = Vec::new();
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        lines.push((at, line.trim_end_matches(['\r', '\n']).trim_end()));
+        at += line.len();
+    }
+    let wrote = |l: &str| {
+        let l = l.to_lowercase();
+        l.ends_with(':')
+            && [" wrote", " schrieb", " a écrit", " escribió", " ha scritto"]
+                .iter()
+                .any(|w| l.contains(w))
+    };
+    for (i, &(offset, line)) in lines.iter().enumerate() {
+        let lower = line.trim_start().to_lowercase();
+        let bare = lower.trim_matches(|c: char| c == '-' || c.is_whitespace());
+        let dashed = lower.starts_with("--") && lower.ends_with("--");
+        if (dashed && matches!(bare, "original message" | "forwarded message"))
+            || lower == "begin forwarded message:"
+            || (line.len() >= 10 && line.trim().chars().all(|c| c == '_'))
+        {
+            return Some(offset);
+        }
+        if lower.starts_with("from:")
+            && lines[i + 1..].iter().take(4).any(|(_, l)| {
+                let l = l.to_lowercase();
+                l.starts_with("sent:") || l.starts_with("date:")
+            })
+        {
+            return Some(offset);
+        }
+        let attribution_start = ["on ", "am ", "le ", "el ", "il "]
+            .iter()
+            .any(|p| lower.starts_with(p));
+        if attribution_start
+            && (wrote(line) || lines.get(i + 1).is_some_and(|(_, next)| wrote(next)))
+        {
+            return Some(offset);
+        }
+    }
+    // A quote that runs to the end, after something written.
+    let mut start = None;
+    for &(offset, line) in lines.iter().rev() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if line.trim_start().starts_with('>') {
+            start = Some(offset);
+        } else {
+            break;
+        }
+    }
+    let start = start?;
+    lines
+        .iter()
+        .take_while(|(o, _)| *o < start)
+        .any(|(_, l)| !l.trim().is_empty())
+        .then_some(start)
+}
+
 /// Whether the text (ending in a line break) already ends with an empty line.
 fn ends_with_empty_line(text: &str) -> bool {
     let body = text.strip_suffix('\n').unwrap_or(text);
@@ -135,6 +212,61 @@ pub fn harden_final_soft_break(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_quoted_message_starts_at_the_first_mark_a_client_writes() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "Thanks!\n\nOn Mon, 30 Nov 2026 at 09:00, Alice <a@x.example> wrote:\n> hi\n",
+                "On Mon",
+            ),
+            (
+                "Thanks!\n\nOn Mon, 30 Nov 2026 at 09:00 Alice Smith <\na@x.example> wrote:\n> hi\n",
+                "On Mon",
+            ),
+            (
+                "Thanks!\r\n\r\n-----Original Message-----\r\nFrom: A\r\nSent: Monday\r\n",
+                "-----Original",
+            ),
+            (
+                "Thanks!\n\n________________________________\nFrom: Alice <a@x.example>\nSent: Monday, 30 November 2026 09:00\nTo: Bob\n",
+                "______",
+            ),
+            (
+                "Thanks!\n\nFrom: Alice <a@x.example>\nSent: Monday\nSubject: Re: x\n\nhi\n",
+                "From: Alice",
+            ),
+            (
+                "FYI\n\n---------- Forwarded message ---------\nFrom: A\n",
+                "---------- Forwarded",
+            ),
+            (
+                "FYI\n\nBegin forwarded message:\n\nFrom: A\n",
+                "Begin forwarded",
+            ),
+            (
+                "Danke\n\nAm 30.11.2026 um 09:00 schrieb Alice:\n> hi\n",
+                "Am 30",
+            ),
+            ("Yes.\n\n> did you?\n>\n> really?\n", "> did you"),
+        ];
+        for (text, starts) in cases {
+            let at = quote_start(text).unwrap_or_else(|| panic!("no quote in {text:?}"));
+            assert!(
+                text[at..].starts_with(starts),
+                "{text:?}: at {:?}",
+                &text[at..]
+            );
+        }
+        for text in [
+            "Hello,\n\nthe plan:\nFrom: the top\nthen down.\n",
+            "> quoted first\nthen my answer\n",
+            "> all quote\n> no reply\n",
+            "Plain message without any quote.\n",
+        ] {
+            assert_eq!(quote_start(text), None, "{text:?}");
+        }
+    }
 
     #[test]
     fn bottom_adds_a_blank_line_then_the_block_and_keeps_the_final_break() {

@@ -11,7 +11,7 @@ use super::html;
 
 /// Stands for a placeholder while the fixed pieces are cut out of a rendered template:
 /// a private-use character no template text or escaping produces.
-pub const SLOT: char = '\u{E000}';
+pub use crate::stage::template::SLOT;
 
 /// The pieces of one template that mark its presence.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! and goes, so stages run the same from a file, a pipe, WorkMail or an SMTP session.
 //! Each transport fills it from its own event (WorkMail's lives in the root crate).
 
+use super::directory::DirectoryView;
 use serde::{Deserialize, Serialize};
 
 /// Which way the message travels.
@@ -46,6 +47,10 @@ pub struct Envelope {
     /// WorkMail cut `recipients` to keep the event within 128 KB: there are recipients
     /// it does not list, and only the response's catch-all reaches them.
     pub truncated: bool,
+    /// What the organization's directory holds about the sender and the recipients,
+    /// looked up by the transport before the stages run (stages do no I/O). Empty when
+    /// no directory is configured.
+    pub directory: DirectoryView,
 }
 
 /// Why `address` cannot be an envelope address (one SMTP `Mailbox`: a local part, `@`, a
@@ -111,6 +116,7 @@ impl Envelope {
             message_id: String::new(),
             invocation_id: String::new(),
             truncated: false,
+            directory: DirectoryView::default(),
         }
     }
 }
