@@ -318,7 +318,9 @@ fn the_organization_parameter_accepts_only_workmail_organization_ids() {
 /// Errors on anything that would make the list incomplete: a statement that is not a
 /// plain Allow of Action on Resource, a managed policy other than basic Lambda logging,
 /// a SAM `Policies` on the function, or a separate IAM policy resource.
-fn role_grants(t: &Value) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
+/// `directory`: the value of the template's `HasDirectoryAccess` condition, which
+/// decides the role's `!If` policies.
+fn role_grants(t: &Value, directory: bool) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
     let (fid, f) = function(t);
     if !f["Properties"]["Policies"].is_null() {
         return Err(format!(
@@ -362,6 +364,26 @@ fn role_grants(t: &Value) -> Result<BTreeMap<String, BTreeSet<String>>, String> 
 
     let mut grants: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for policy in one_or_many(&rp["Policies"]) {
+        // `!If [HasDirectoryAccess, policy, !Ref AWS::NoValue]`: the policy or none.
+        let policy = match intrinsic(policy, "If").and_then(Value::as_sequence) {
+            Some(branches) => {
+                if branches.len() != 3 || branches[0].as_str() != Some("HasDirectoryAccess") {
+                    return Err(format!(
+                        "a conditional policy other than the directory's: {branches:?}"
+                    ));
+                }
+                let chosen = if directory {
+                    &branches[1]
+                } else {
+                    &branches[2]
+                };
+                if norm(chosen) == "Ref:AWS::NoValue" {
+                    continue;
+                }
+                chosen
+            }
+            None => policy,
+        };
         for s in one_or_many(&policy["PolicyDocument"]["Statement"]) {
             let keys: BTreeSet<String> = s
                 .as_mapping()
@@ -387,8 +409,9 @@ fn role_grants(t: &Value) -> Result<BTreeMap<String, BTreeSet<String>>, String> 
     Ok(grants)
 }
 
-/// What the function needs, exactly (WORKMAIL.md, Permissions).
-fn expected_grants(t: &Value) -> BTreeMap<String, BTreeSet<String>> {
+/// What the function needs, exactly (WORKMAIL.md, Permissions); with `directory`, the
+/// three directory reads on the organization too.
+fn expected_grants(t: &Value, directory: bool) -> BTreeMap<String, BTreeSet<String>> {
     let org = organization_param(t);
     let (bucket_id, _) = bucket(t);
     let (log_id, _) = the_resource(t, "AWS::Logs::LogGroup");
@@ -400,6 +423,17 @@ fn expected_grants(t: &Value) -> BTreeMap<String, BTreeSet<String>> {
     let messages = set(&[&org_messages_arn(&org)]);
     let objects = set(&[&format!("Sub:${{{bucket_id}.Arn}}/${{{prefix}}}*")]);
     let logs = set(&[&format!("GetAtt:{log_id}.Arn")]);
+    let organization = set(&[&format!(
+        "Sub:arn:${{AWS::Partition}}:workmail:${{AWS::Region}}:${{AWS::AccountId}}:organization/${{{org}}}"
+    )]);
+    let directory_reads = [
+        "workmail:DescribeEntity",
+        "workmail:DescribeUser",
+        "workmail:ListGroupsForEntity",
+    ]
+    .into_iter()
+    .filter(|_| directory)
+    .map(|a| (a.to_string(), organization.clone()));
     BTreeMap::from([
         (
             "workmailmessageflow:GetRawMessageContent".into(),
@@ -411,12 +445,15 @@ fn expected_grants(t: &Value) -> BTreeMap<String, BTreeSet<String>> {
         ("logs:CreateLogStream".into(), logs.clone()),
         ("logs:PutLogEvents".into(), logs),
     ])
+    .into_iter()
+    .chain(directory_reads)
+    .collect()
 }
 
 #[test]
 fn the_role_allows_exactly_the_workmail_s3_and_log_actions_on_their_own_resources() {
     let t = template();
-    assert_eq!(role_grants(&t).unwrap(), expected_grants(&t));
+    assert_eq!(role_grants(&t, false).unwrap(), expected_grants(&t, false));
     // The function logs to that group.
     let (log_id, _) = the_resource(&t, "AWS::Logs::LogGroup");
     let (_, f) = function(&t);
@@ -456,9 +493,45 @@ fn the_role_check_refuses_a_widened_role() {
     ];
     for (from, to) in widened {
         let t = doctored(from, to);
-        let same = role_grants(&t).is_ok_and(|g| g == expected_grants(&t));
+        let same = role_grants(&t, false).is_ok_and(|g| g == expected_grants(&t, false));
         assert!(!same, "widening {from:?} -> {to:?} went unnoticed");
     }
+    let widened_directory = [
+        ("- workmail:DescribeUser\n", "- workmail:*\n"),
+        (
+            "- workmail:ListGroupsForEntity\n",
+            "- workmail:ListGroupsForEntity\n                    - workmail:ListUsers\n",
+        ),
+        (
+            ":organization/${OrganizationId}\n          - !Ref",
+            ":organization/*\n          - !Ref",
+        ),
+        (
+            "          - HasDirectoryAccess\n",
+            "          - HasReservedConcurrency\n",
+        ),
+    ];
+    for (from, to) in widened_directory {
+        let t = doctored(from, to);
+        let same = role_grants(&t, true).is_ok_and(|g| g == expected_grants(&t, true));
+        assert!(!same, "widening {from:?} -> {to:?} went unnoticed");
+    }
+}
+
+#[test]
+fn directory_access_is_off_by_default_and_then_grants_only_the_three_reads_on_the_organization() {
+    let t = template();
+    let p = &t["Parameters"]["DirectoryAccess"];
+    assert_eq!(p["Default"].as_str(), Some("false"));
+    assert_eq!(str_set(&p["AllowedValues"]), set(&["false", "true"]));
+    let cond = format!("{:?}", t["Conditions"]["HasDirectoryAccess"]);
+    assert!(
+        cond.contains("Equals") && cond.contains("DirectoryAccess") && cond.contains("\"true\""),
+        "{cond}"
+    );
+    let off = role_grants(&t, false).unwrap();
+    assert!(!off.keys().any(|a| a.starts_with("workmail:")), "{off:?}");
+    assert_eq!(role_grants(&t, true).unwrap(), expected_grants(&t, true));
 }
 
 // ---- the bucket ----

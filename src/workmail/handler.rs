@@ -506,6 +506,106 @@ mod tests {
         Instant::now() + Duration::from_secs(10)
     }
 
+    /// A directory that answers from a list, or fails every lookup.
+    struct FakeDirectory {
+        down: bool,
+    }
+
+    impl crate::workmail::directory::Directory for FakeDirectory {
+        fn lookup<'a>(&'a self, address: &'a str) -> crate::workmail::directory::Lookup<'a> {
+            Box::pin(async move {
+                if self.down {
+                    return Err(DirectoryError::new(
+                        "WorkMail DescribeEntity failed: ThrottlingException",
+                    ));
+                }
+                Ok(
+                    (address == "a@example.com").then(|| workmail_flow_core::envelope::Person {
+                        email: address.into(),
+                        attributes: [("job_title".to_string(), "CFO".to_string())].into(),
+                        groups: vec!["finance".into()],
+                        ..Default::default()
+                    }),
+                )
+            })
+        }
+    }
+
+    fn directory_flow(on_error: &str) -> Arc<Pipeline> {
+        pipeline(&format!(
+            "[directory]\nsource = \"file\"\npath = \"unused.toml\"\non_error = \"{on_error}\"\n\n[[stage]]\ntype = \"stamp_header\"\nname = \"X-Finance\"\nvalue = \"yes\"\nwhen = {{ sender_group = \"finance\" }}\n"
+        ))
+    }
+
+    fn cached(down: bool, pipeline: &Pipeline) -> CachedDirectory {
+        CachedDirectory::new(
+            Arc::new(FakeDirectory { down }),
+            pipeline.directory.as_ref().unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_directory_is_looked_up_before_the_stages_and_a_group_condition_holds() {
+        let p = directory_flow("retry");
+        let store = FakeStore::new(MSG);
+        let dir = cached(false, &p);
+        let r = handle_with(&event(), &p, &store, Some(&dir), later())
+            .await
+            .unwrap();
+        assert_eq!(r.delivery, Delivery::Replaced);
+        let replaced = store.replaced.lock().unwrap();
+        assert!(String::from_utf8_lossy(&replaced[0]).contains("X-Finance: yes\r\n"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_lookup_with_on_error_retry_is_an_error_result_so_workmail_retries() {
+        let p = directory_flow("retry");
+        let store = FakeStore::new(MSG);
+        let dir = cached(true, &p);
+        let e = handle_with(&event(), &p, &store, Some(&dir), later())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, HandlerError::Directory { .. }), "{e}");
+        assert!(e.to_string().contains("ThrottlingException"), "{e}");
+        assert!(
+            store.replaced.lock().unwrap().is_empty(),
+            "nothing put back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_lookup_with_on_error_skip_runs_the_stages_without_the_directory() {
+        let p = directory_flow("skip");
+        let store = FakeStore::new(MSG);
+        let dir = cached(true, &p);
+        let r = handle_with(&event(), &p, &store, Some(&dir), later())
+            .await
+            .unwrap();
+        assert_eq!(
+            r.delivery,
+            Delivery::Unchanged,
+            "the group condition matched no one"
+        );
+        assert_eq!(r.response, Response::default_for_all());
+    }
+
+    #[tokio::test]
+    async fn a_flow_that_reads_no_directory_asks_nothing() {
+        let p = pipeline(STAMP);
+        let store = FakeStore::new(MSG);
+        let mut settings = workmail_flow_core::config::DirectorySettings::file("x".into());
+        settings.on_error = workmail_flow_core::config::OnError::Retry;
+        let down = CachedDirectory::new(Arc::new(FakeDirectory { down: true }), &settings);
+        let r = handle_with(&event(), &p, &store, Some(&down), later())
+            .await
+            .unwrap();
+        assert_eq!(
+            r.delivery,
+            Delivery::Replaced,
+            "a down directory is never asked"
+        );
+    }
+
     #[tokio::test]
     async fn a_changed_message_is_replaced_and_answered_default() {
         let store = FakeStore::new(MSG);

@@ -73,6 +73,20 @@ impl World {
 
     /// `emulator_s3`: where the emulator reads uploads from (default: moto).
     pub async fn start_with_emulator_s3(name: &str, emulator_s3: Option<&str>) -> World {
+        World::start_full(name, emulator_s3, None).await
+    }
+
+    /// The emulator also answers WorkMail's directory API from `directory`.
+    pub async fn start_with_directory(name: &str, directory: &Path) -> World {
+        let d = workmail_flow::envelope::FileDirectory::load(directory).unwrap();
+        World::start_full(name, None, Some(d)).await
+    }
+
+    async fn start_full(
+        name: &str,
+        emulator_s3: Option<&str>,
+        directory: Option<workmail_flow::envelope::FileDirectory>,
+    ) -> World {
         let moto = super::moto::start();
         let moto_url = moto.url();
         let dir = std::env::temp_dir().join(format!("wmf-e2e-{}-{name}", std::process::id()));
@@ -83,10 +97,11 @@ impl World {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let emulator_url = format!("http://{}", listener.local_addr().unwrap());
         let reader = s3_client(emulator_s3.unwrap_or(&moto_url));
-        let server = tokio::spawn(emulator::serve(
-            listener,
-            Arc::new(Emulator::new(&dir, reader)),
-        ));
+        let mut emu = Emulator::new(&dir, reader);
+        if let Some(d) = directory {
+            emu = emu.with_directory(d);
+        }
+        let server = tokio::spawn(emulator::serve(listener, Arc::new(emu)));
         World {
             _moto: moto,
             moto_url,
@@ -204,6 +219,7 @@ pub fn child_env(w: &World, cmd: &mut tokio::process::Command) {
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         .env("AWS_ENDPOINT_URL_S3", &w.moto_url)
         .env("AWS_ENDPOINT_URL_WORKMAILMESSAGEFLOW", &w.emulator_url)
+        .env("AWS_ENDPOINT_URL_WORKMAIL", &w.emulator_url)
         .env("WORKMAIL_FLOW_BUCKET", BUCKET)
         .kill_on_drop(true);
 }

@@ -7,16 +7,23 @@
 //!   paragraph, `<br>` between lines) inside a `<div>`. With only `html`, plain parts get
 //!   the HTML read as text: tags dropped, character references decoded, block elements
 //!   and `<br>` on their own lines, one blank line between paragraphs.
-//! - `placement` = `bottom` (default) | `top`.
+//! - `placement` = `bottom` (default) | `top` | `above_quote`: in a reply or forward,
+//!   above the quoted earlier message ([`plain::quote_start`], [`html::quote_start`]),
+//!   at the bottom where there is none.
 //! - `skip_if_present` = true (default): a part that already holds the disclaimer (a
-//!   second pass, or a reply quoting an earlier message) gets no second one.
+//!   second pass, or a reply quoting an earlier message) gets no second one. With
+//!   `above_quote` only the text above the quote counts, so a reply quoting a signed
+//!   message still gets its own signature.
 //!
 //! Templates may use `{{ sender }}` (the From address, else the envelope's MAIL FROM),
 //! `{{ recipients }}` (the To and Cc addresses: the envelope's list is not used, as it
 //! holds Bcc recipients every reader would then see), `{{ subject }}` (decoded),
 //! `{{ direction }}` (`inbound` / `outbound`) and `{{ date }}` (the Date field as
-//! written). The HTML template escapes what it inserts; an unknown placeholder is a
-//! config error naming the key. Defaults ship in `templates/disclaimer.{txt,html}`.
+//! written), and with a directory the sender's attributes (`{{ sender.display_name }}`,
+//! `{{ sender.telephone }}`, ...; see [`crate::stage::template`] for conditionals and the
+//! lines left out when empty). The HTML template escapes what it inserts; an unknown
+//! placeholder is a config error naming the key. Defaults ship in
+//! `templates/disclaimer.{txt,html}` and `templates/signature.{txt,html}`.
 //!
 //! Where: the last text/plain and the last text/html part of the body as RFC 8621
 //! section 4.1.4 defines it, once each, and never an attachment (Content-Disposition
