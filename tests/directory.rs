@@ -217,30 +217,10 @@ async fn invoke_with_a_directory_file_asks_no_api() {
 async fn emulate_with_a_directory_answers_the_sdk_with_workmails_shapes() {
     use aws_sdk_workmail::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_workmail::error::ProvideErrorMetadata;
-    use tokio::io::AsyncBufReadExt;
     let w = World::start("emulate-dir").await;
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_workmail-flow"));
-    child_env(&w, &mut cmd);
-    cmd.args([
-        "emulate",
-        "--port",
-        "0",
-        "--s3-endpoint",
-        &w.moto_url,
-        "--messages",
-    ])
-    .arg(&w.dir)
-    .arg("--directory")
-    .arg(root().join("samples/directory.toml"))
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next_line().await.unwrap().unwrap();
-    let url = first
-        .strip_prefix("listening on ")
-        .expect(&first)
-        .to_string();
+    let directory = root().join("samples/directory.toml");
+    let (mut child, url) =
+        spawn_emulate(&w, &["--directory".as_ref(), directory.as_os_str()]).await;
     let client = aws_sdk_workmail::Client::from_conf(
         aws_sdk_workmail::Config::builder()
             .behavior_version(BehaviorVersion::latest())

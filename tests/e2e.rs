@@ -447,29 +447,9 @@ async fn invoke_and_emulate_without_a_region_say_set_aws_region() {
 
 #[tokio::test]
 async fn workmail_flow_emulate_serves_the_folder_to_the_sdk() {
-    use tokio::io::AsyncBufReadExt;
     let w = World::start("emulate-cli").await;
     w.message("msg-13", MSG);
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_workmail-flow"));
-    child_env(&w, &mut cmd);
-    cmd.args([
-        "emulate",
-        "--port",
-        "0",
-        "--s3-endpoint",
-        &w.moto_url,
-        "--messages",
-    ])
-    .arg(&w.dir)
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next_line().await.unwrap().unwrap();
-    let url = first
-        .strip_prefix("listening on ")
-        .expect(&first)
-        .to_string();
+    let (mut child, url) = spawn_emulate(&w, &[]).await;
     let got = workmail_client(&url)
         .get_raw_message_content()
         .message_id("msg-13")

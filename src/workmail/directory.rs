@@ -293,8 +293,9 @@ async fn futures_join_all<'a, T>(
         .collect()
 }
 
-/// The directory a config's `[directory]` names, behind its cache. `file_override`
-/// (`--directory FILE`) replaces the config's source with a file.
+/// The directory `settings` names, behind its cache; `sdk` configures the WorkMail
+/// client (the environment's when `None`). `--directory FILE` reaches here as settings
+/// whose source is that file (`lambda::Function::open_directory`).
 pub async fn open(
     settings: &DirectorySettings,
     sdk: Option<&aws_config::SdkConfig>,

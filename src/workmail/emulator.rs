@@ -134,18 +134,9 @@ impl Emulator {
         self.dir.join(format!("{id}.{ext}"))
     }
 
-    /// Takes one from a fault counter file; true while it had any left.
+    /// Takes one from the fault counter file `{id}.{ext}`; true while it had any left.
     fn take_fault(&self, id: &str, ext: &str) -> bool {
-        let path = self.file(id, ext);
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            return false;
-        };
-        let left: u64 = text.trim().parse().unwrap_or(1);
-        if left == 0 {
-            return false;
-        }
-        let _ = std::fs::write(&path, (left - 1).to_string());
-        true
+        crate::workmail::fault_file::take(&self.file(id, ext))
     }
 
     fn injected_fault(&self, id: &str, method: &Method) -> Option<Reply> {

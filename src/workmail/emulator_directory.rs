@@ -66,16 +66,7 @@ impl EmulatedDirectory {
     }
 
     fn take_fault(&self, name: &str) -> bool {
-        let path = self.dir.join(name);
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            return false;
-        };
-        let left: u64 = text.trim().parse().unwrap_or(1);
-        if left == 0 {
-            return false;
-        }
-        let _ = std::fs::write(&path, (left - 1).to_string());
-        true
+        crate::workmail::fault_file::take(&self.dir.join(name))
     }
 
     fn log(&self, operation: &str, body: &[u8]) {

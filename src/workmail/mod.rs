@@ -8,6 +8,7 @@ pub mod directory;
 pub mod emulator;
 pub mod emulator_directory;
 pub mod event;
+pub mod fault_file;
 pub mod handler;
 pub mod lambda;
 pub mod metrics;

@@ -223,3 +223,34 @@ pub fn child_env(w: &World, cmd: &mut tokio::process::Command) {
         .env("WORKMAIL_FLOW_BUCKET", BUCKET)
         .kill_on_drop(true);
 }
+
+/// Starts `workmail-flow emulate` on a free port over the world's folder, reading uploads
+/// from moto, with `extra` arguments; returns the child and the URL it prints.
+pub async fn spawn_emulate(
+    w: &World,
+    extra: &[&std::ffi::OsStr],
+) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_workmail-flow"));
+    child_env(w, &mut cmd);
+    cmd.args([
+        "emulate",
+        "--port",
+        "0",
+        "--s3-endpoint",
+        &w.moto_url,
+        "--messages",
+    ])
+    .arg(&w.dir)
+    .args(extra)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    let url = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    (child, url)
+}
