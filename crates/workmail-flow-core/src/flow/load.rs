@@ -158,6 +158,22 @@ pub fn parse(
             stage,
         });
     }
+    // A stage that reads the directory with none configured would never see anyone:
+    // its group conditions would quietly never match. Say so where the admin looks.
+    if directory.is_none()
+        && let Some((index, s)) = stages
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.conditions.directory_needs().any() || s.stage.directory_needs().any())
+    {
+        return Err(ConfigError::Stage {
+            file: file.to_path_buf(),
+            index: index + 1,
+            stage_type: s.stage_type.clone(),
+            key: s.conditions.directory_key().unwrap_or("sender.*").into(),
+            problem: "reads the directory (a sender_group, recipient_group or sender_in_directory condition, or a sender.* placeholder), but the config has no [directory]: add one (source = \"workmail\" or \"file\")".into(),
+        });
+    }
     let mut pipeline = Pipeline::new(stages);
     pipeline.log_addresses = log_addresses;
     pipeline.directory = directory;
@@ -167,6 +183,33 @@ pub fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stage_that_reads_the_directory_needs_a_directory_section() {
+        let e = load_str(
+            "[[stage]]\ntype = \"stamp_header\"\nname = \"X-F\"\nvalue = \"1\"\nwhen = { sender_group = \"finance\" }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("flow.toml: stage 1 (stamp_header): key `when`: reads the directory"),
+            "{e}"
+        );
+        assert!(e.contains("no [directory]"), "{e}");
+        let e = load_str(
+            "[[stage]]\ntype = \"verdict\"\naction = \"bounce\"\nmessage = \"{{ sender.display_name }} may not\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("stage 1 (verdict)") && e.contains("no [directory]"),
+            "{e}"
+        );
+        let ok = load_str(
+            "[directory]\nsource = \"file\"\npath = \"people.toml\"\n\n[[stage]]\ntype = \"stamp_header\"\nname = \"X-F\"\nvalue = \"1\"\nwhen = { sender_group = \"finance\" }\n",
+        );
+        assert!(ok.is_ok(), "{:?}", ok.err());
+    }
 
     fn load_str(text: &str) -> Result<Pipeline, ConfigError> {
         parse(

@@ -164,6 +164,14 @@ impl Conditions {
         self.when.is_none() && self.unless.is_none()
     }
 
+    /// `when` or `unless`, whichever first reads the directory, for config errors.
+    pub fn directory_key(&self) -> Option<&'static str> {
+        [("when", &self.when), ("unless", &self.unless)]
+            .into_iter()
+            .find(|(_, c)| c.as_ref().is_some_and(|c| c.directory_needs().any()))
+            .map(|(k, _)| k)
+    }
+
     /// Which addresses the directory must be asked about for these conditions.
     pub fn directory_needs(&self) -> DirectoryNeeds {
         [&self.when, &self.unless]
