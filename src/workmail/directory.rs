@@ -9,6 +9,7 @@
 //! the organization does not know is an answer ("not in the directory"), kept in the
 //! cache like any other; a failed call is an error, never kept.
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -214,8 +215,8 @@ impl CachedDirectory {
         }
     }
 
-    /// Every address's answer, from the cache or asked at most `max_parallel` at a
-    /// time; the first error fails the whole lookup (a partial answer could pass a
+    /// Every address's answer, from the cache or asked with at most `max_parallel` in
+    /// flight; the first error fails the whole lookup (a partial answer could pass a
     /// group rule it should not).
     pub async fn look_up(
         &self,
@@ -233,14 +234,15 @@ impl CachedDirectory {
                 None => missing.push(a.clone()),
             }
         }
-        for chunk in missing.chunks(self.max_parallel) {
-            let found = futures_join_all(chunk.iter().map(|a| self.inner.lookup(a))).await;
-            for (a, answer) in chunk.iter().zip(found) {
-                let answer = answer?;
-                stats.asked += 1;
-                self.keep(a, &answer);
-                answers.push((a.clone(), answer));
-            }
+        let found: Vec<Option<Person>> = stream::iter(&missing)
+            .map(|a| self.inner.lookup(a))
+            .buffered(self.max_parallel)
+            .try_collect()
+            .await?;
+        for (a, answer) in missing.into_iter().zip(found) {
+            stats.asked += 1;
+            self.keep(&a, &answer);
+            answers.push((a, answer));
         }
         Ok((DirectoryView::consulted(answers), stats))
     }
@@ -259,38 +261,6 @@ impl CachedDirectory {
         let addresses = addresses_to_look_up(raw, envelope, pipeline_needs);
         self.look_up(&addresses).await
     }
-}
-
-/// Runs the futures together on this task and collects their outputs in order (the
-/// lookups of one chunk in flight at once, without spawning).
-async fn futures_join_all<'a, T>(
-    futures: impl Iterator<Item = Pin<Box<dyn Future<Output = T> + Send + 'a>>>,
-) -> Vec<T> {
-    let mut pending: Vec<_> = futures.map(Some).collect();
-    let mut out: Vec<Option<T>> = (0..pending.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut done = true;
-        for (slot, fut) in out.iter_mut().zip(pending.iter_mut()) {
-            if let Some(f) = fut {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => {
-                        *slot = Some(v);
-                        *fut = None;
-                    }
-                    std::task::Poll::Pending => done = false,
-                }
-            }
-        }
-        if done {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    out.into_iter()
-        .map(|v| v.expect("every future finished"))
-        .collect()
 }
 
 /// The directory `settings` names, behind its cache; `sdk` configures the WorkMail

@@ -155,34 +155,35 @@ impl DirectoryNeeds {
 
 /// The address that is "the sender" for directory lookups (see the module docs): for
 /// outbound mail the From header's, else the event's `sender`, else MAIL FROM; for
-/// inbound mail MAIL FROM. `raw` is the message (only its header is read).
+/// inbound mail MAIL FROM. `raw` is the message (only its header is read); where the
+/// message is already parsed, [`sender_address_from`] takes its From address instead.
 pub fn sender_address(envelope: &Envelope, raw: &[u8]) -> Option<String> {
-    let non_empty = |s: &Option<String>| s.as_deref().filter(|a| !a.is_empty()).map(str::to_string);
+    let from = match envelope.direction {
+        Direction::Outbound => mail_parser::MessageParser::default()
+            .parse_headers(raw)
+            .and_then(|m| Some(m.from()?.first()?.address.as_deref()?.to_string())),
+        Direction::Inbound => None,
+    };
+    sender_address_from(envelope, from.as_deref())
+}
+
+/// [`sender_address`], given the message's first From address.
+pub fn sender_address_from(envelope: &Envelope, from: Option<&str>) -> Option<String> {
+    let non_empty = |s: Option<&str>| s.filter(|a| !a.is_empty()).map(str::to_string);
     match envelope.direction {
-        Direction::Outbound => from_header(raw)
-            .or_else(|| non_empty(&envelope.sender))
-            .or_else(|| non_empty(&envelope.mail_from)),
-        Direction::Inbound => non_empty(&envelope.mail_from),
+        Direction::Outbound => non_empty(from.filter(|a| a.contains('@')))
+            .or_else(|| non_empty(envelope.sender.as_deref()))
+            .or_else(|| non_empty(envelope.mail_from.as_deref())),
+        Direction::Inbound => non_empty(envelope.mail_from.as_deref()),
     }
 }
 
-/// The From header's first address, if it has one.
-fn from_header(raw: &[u8]) -> Option<String> {
-    let parsed = mail_parser::MessageParser::default().parse_headers(raw)?;
-    parsed
-        .from()?
-        .first()?
-        .address
-        .as_ref()
-        .map(|a| a.to_string())
-        .filter(|a| a.contains('@'))
-}
-
-/// The sender's directory entry, when the directory was consulted and knows them.
-pub fn sender_person<'e>(envelope: &'e Envelope, raw: &[u8]) -> Option<&'e Person> {
+/// The sender's directory entry, when the directory was consulted and knows them;
+/// `from` is the message's first From address (`MimeTree::from_address`).
+pub fn sender_person<'e>(envelope: &'e Envelope, from: Option<&str>) -> Option<&'e Person> {
     match envelope.directory.state() {
         DirectoryState::Consulted => {
-            sender_address(envelope, raw).and_then(|a| envelope.directory.person(&a))
+            sender_address_from(envelope, from).and_then(|a| envelope.directory.person(&a))
         }
         _ => None,
     }

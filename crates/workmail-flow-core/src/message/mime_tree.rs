@@ -247,6 +247,11 @@ impl<'a> MimeTree<'a> {
         &self.message
     }
 
+    /// The first address of the From field, as the parser read it.
+    pub fn from_address(&self) -> Option<&str> {
+        self.message.from()?.first()?.address.as_deref()
+    }
+
     /// Whether readers disagree on where this message's header is: its first line
     /// starts with white space, which Python takes for a stray continuation and other
     /// parsers for the end of an empty header, or with a byte order mark, which some

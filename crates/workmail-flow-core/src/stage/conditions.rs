@@ -546,7 +546,7 @@ impl<'e> Directory<'e> {
     fn of(mail: &MimeTree<'_>, envelope: &'e Envelope) -> Directory<'e> {
         Directory {
             envelope,
-            sender: sender_person(envelope, mail.raw()),
+            sender: sender_person(envelope, mail.from_address()),
         }
     }
 

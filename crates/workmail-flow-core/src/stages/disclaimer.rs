@@ -541,7 +541,7 @@ impl Stage for Disclaimer {
         } else {
             let fill = Fill {
                 values: placeholder_values(mail, cx.envelope),
-                sender: sender_person(cx.envelope, mail.raw()),
+                sender: sender_person(cx.envelope, mail.from_address()),
             };
             let mut report = StageReport::default();
             for (repr, chosen) in [(Repr::Plain, plain), (Repr::Html, html)] {
@@ -756,10 +756,8 @@ pub fn placeholder_values(
     envelope: &Envelope,
 ) -> BTreeMap<&'static str, String> {
     let msg = mail.message();
-    let sender = msg
-        .from()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address.as_deref())
+    let sender = mail
+        .from_address()
         .map(str::to_string)
         .or_else(|| envelope.mail_from.clone())
         .unwrap_or_default();

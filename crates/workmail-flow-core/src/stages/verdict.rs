@@ -166,7 +166,7 @@ pub(crate) fn render_bounce(
             mail.field_value(0, "Date").unwrap_or_default().to_string(),
         ),
     ]);
-    let sender = crate::envelope::directory::sender_person(env, mail.raw());
+    let sender = crate::envelope::directory::sender_person(env, mail.from_address());
     let rendered = one_line(&template.render_for(&values, sender, Escape::None));
     if rendered.is_empty() {
         default.to_string()
