@@ -48,12 +48,24 @@ fn moto_bin() -> PathBuf {
         })
 }
 
+/// A loopback port nothing listens on now, and that no other test of this process was
+/// given: the port is released before the server binds it, and two tests running at
+/// once could otherwise be handed the same one (the second server then fails to bind,
+/// and its test talks to the first test's server until that one is killed).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Starts moto on a free loopback port and waits until it answers HTTP.
@@ -65,7 +77,7 @@ pub fn start() -> Moto {
         .stderr(Stdio::null())
         .spawn()
         .expect("start moto_server");
-    let moto = Moto { child, port };
+    let mut moto = Moto { child, port };
     let started = Instant::now();
     loop {
         if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
@@ -74,6 +86,12 @@ pub fn start() -> Moto {
             if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.") {
                 return moto;
             }
+        }
+        if let Ok(Some(status)) = moto.child.try_wait() {
+            panic!(
+                "moto_server on port {} exited before answering: {status}",
+                moto.port
+            );
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
