@@ -2,7 +2,9 @@
 //! mail-server pipes.
 //!
 //! This crate is the WorkMail transport ([`workmail`]: the event, the handler, the Lambda
-//! glue, the S3 store, the emulator) and the command line ([`cli`]). The engine they run,
+//! glue, the S3 store, the emulator), the mail-server transports ([`relay`], an SMTP
+//! smart host, and [`milter`], with what they share in [`transport`]) and the command
+//! line ([`cli`]). The engine they run,
 //! free of any transport, is the `workmail-flow-core` crate, re-exported here at the
 //! paths it always had (`workmail_flow::mime_tree`, `workmail_flow::Pipeline`, ...); a
 //! crate that only holds stages can depend on the engine alone (docs/architecture.md).
@@ -60,6 +62,9 @@
 //! ```
 
 pub mod cli;
+pub mod milter;
+pub mod relay;
+pub mod transport;
 pub mod workmail;
 
 // The engine, at the paths this crate always had (`workmail_flow::mime_tree`, ...).

@@ -11,8 +11,11 @@ pub mod envelope;
 pub mod explain;
 pub mod invoke;
 pub mod mailbox;
+pub mod milter;
+pub mod relay;
 pub mod replay;
 pub mod report;
+pub mod server;
 
 use crate::stage::StageRegistry;
 use clap::{Parser, Subcommand};
@@ -51,6 +54,8 @@ pub enum Command {
     Check(check::CheckArgs),
     Invoke(invoke::InvokeArgs),
     Emulate(emulate::EmulateArgs),
+    Relay(relay::RelayArgs),
+    Milter(milter::MilterArgs),
 }
 
 /// An async runtime for a command that talks to servers, or the exit code after saying
@@ -80,6 +85,8 @@ pub fn run_with(cli: Cli, registry: &StageRegistry) -> u8 {
         Command::Check(args) => check::run(&args),
         Command::Invoke(args) => invoke::run(&args, registry),
         Command::Emulate(args) => emulate::run(&args),
+        Command::Relay(args) => relay::run(&args, registry),
+        Command::Milter(args) => milter::run(&args, registry),
     }
 }
 

@@ -234,8 +234,14 @@ impl CachedDirectory {
                 None => missing.push(a.clone()),
             }
         }
-        let found: Vec<Option<Person>> = stream::iter(&missing)
-            .map(|a| self.inner.lookup(a))
+        // Owned addresses and an owned directory handle in each lookup: a closure over
+        // borrowed ones is not `Send` for every lifetime, which a spawned session needs
+        // (rust-lang/rust#102211).
+        let found: Vec<Option<Person>> = stream::iter(missing.clone())
+            .map(|a| {
+                let inner = Arc::clone(&self.inner);
+                async move { inner.lookup(&a).await }
+            })
             .buffered(self.max_parallel)
             .try_collect()
             .await?;
@@ -260,6 +266,54 @@ impl CachedDirectory {
         }
         let addresses = addresses_to_look_up(raw, envelope, pipeline_needs);
         self.look_up(&addresses).await
+    }
+}
+
+/// The directory's answers for one message before its stages run, for any transport:
+/// nothing is asked when no stage reads the directory or none is open. When the lookups
+/// fail (or run past `deadline`), the config's `on_error` decides: `retry` returns the
+/// error (the transport makes the sender try again), `skip` runs the stages with the
+/// directory marked unavailable.
+pub async fn view_by(
+    pipeline: &workmail_flow_core::Pipeline,
+    directory: Option<&CachedDirectory>,
+    raw: &[u8],
+    envelope: &Envelope,
+    deadline: tokio::time::Instant,
+) -> Result<DirectoryView, DirectoryError> {
+    let needs = pipeline.directory_needs();
+    let Some(directory) = directory.filter(|_| needs.any()) else {
+        return Ok(DirectoryView::default());
+    };
+    let started = std::time::Instant::now();
+    let failure =
+        match tokio::time::timeout_at(deadline, directory.view_for(needs, raw, envelope)).await {
+            Ok(Ok((view, stats))) => {
+                tracing::info!(
+                    asked = stats.asked,
+                    cached = stats.cached,
+                    lookup_ms = started.elapsed().as_millis() as u64,
+                    "directory"
+                );
+                return Ok(view);
+            }
+            Ok(Err(e)) => e,
+            Err(_) => DirectoryError::new("the lookups ran past the answer deadline"),
+        };
+    match pipeline
+        .directory
+        .as_ref()
+        .map(|d| d.on_error)
+        .unwrap_or_default()
+    {
+        workmail_flow_core::config::OnError::Retry => {
+            tracing::error!(error = %failure, on_error = "retry", "directory lookup failed");
+            Err(failure)
+        }
+        workmail_flow_core::config::OnError::Skip => {
+            tracing::warn!(error = %failure, on_error = "skip", "directory lookup failed; running the stages without it");
+            Ok(DirectoryView::unavailable(failure.what))
+        }
     }
 }
 

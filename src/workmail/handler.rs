@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::time::timeout_at;
 use tracing::Instrument;
-use workmail_flow_core::config::OnError;
 use workmail_flow_core::envelope::DirectoryView;
 
 /// WorkMail waits 15 seconds for a synchronous rule's answer.
@@ -146,42 +145,12 @@ async fn look_up_people(
     envelope: &Envelope,
     deadline: tokio::time::Instant,
 ) -> Result<DirectoryView, HandlerError> {
-    let needs = pipeline.directory_needs();
-    let Some(directory) = directory.filter(|_| needs.any()) else {
-        return Ok(DirectoryView::default());
-    };
-    let started = Instant::now();
-    let failure = match timeout_at(deadline, directory.view_for(needs, raw, envelope)).await {
-        Ok(Ok((view, stats))) => {
-            tracing::info!(
-                asked = stats.asked,
-                cached = stats.cached,
-                lookup_ms = started.elapsed().as_millis() as u64,
-                "directory"
-            );
-            return Ok(view);
-        }
-        Ok(Err(e)) => e,
-        Err(_) => DirectoryError::new("the lookups ran past the answer deadline"),
-    };
-    match pipeline
-        .directory
-        .as_ref()
-        .map(|d| d.on_error)
-        .unwrap_or_default()
-    {
-        OnError::Retry => {
-            tracing::error!(error = %failure, on_error = "retry", "directory lookup failed");
-            Err(HandlerError::Directory {
-                message_id: event.message_id.clone(),
-                source: failure,
-            })
-        }
-        OnError::Skip => {
-            tracing::warn!(error = %failure, on_error = "skip", "directory lookup failed; running the stages without it");
-            Ok(DirectoryView::unavailable(failure.what))
-        }
-    }
+    crate::workmail::directory::view_by(pipeline, directory, raw, envelope, deadline)
+        .await
+        .map_err(|source| HandlerError::Directory {
+            message_id: event.message_id.clone(),
+            source,
+        })
 }
 
 async fn handle_in_span<S>(
@@ -398,7 +367,7 @@ async fn abandon_by<S: MessageSink>(
 /// instead ([`Progress`]) with `true`, and the thread's result, when it comes, is
 /// dropped; `false` when the thread failed. The thread owns the message, and hands it
 /// back with a result that does not borrow it.
-async fn run_by(
+pub(crate) async fn run_by(
     deadline: tokio::time::Instant,
     pipeline: &Arc<Pipeline>,
     raw: Vec<u8>,

@@ -4,6 +4,7 @@
 pub mod moto;
 pub mod runtime_api;
 pub mod s3_faults;
+pub mod smtp;
 pub mod tricks;
 pub mod world;
 
