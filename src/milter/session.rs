@@ -192,7 +192,6 @@ where
             Command::EndOfBody(last) => {
                 tx.body.extend_from_slice(&last);
                 let message = std::mem::take(&mut tx);
-                tx.queue_id.clear();
                 end_of_message(&milter, message, actions, leading_space, hidden_above).await
             }
             Command::Abort => {

@@ -5,7 +5,7 @@
 use super::delivery::DeliveryPlan;
 use crate::pipeline::{Outcome, Pipeline};
 use crate::workmail::directory::CachedDirectory;
-use crate::workmail::handler::run_by;
+use crate::workmail::handler::{log_decisions, run_by};
 use std::sync::Arc;
 use std::time::Duration;
 use workmail_flow_core::Envelope;
@@ -86,15 +86,7 @@ pub async fn rewrite(
         }
     };
     let result = planned.map_output(|plan| plan.into_output(&raw));
-    for s in &result.stages {
-        tracing::info!(
-            stage = %s.label,
-            changed = s.report.changed,
-            decisions = %s.report.summary(),
-            duration_us = s.duration.as_micros() as u64,
-            "stage"
-        );
-    }
+    log_decisions(&result);
     if let Outcome::KeptOriginal(why) = &result.outcome {
         tracing::warn!(reason = %why, "the rewrite was kept back; the original goes on");
     }

@@ -229,21 +229,7 @@ where
         }
     };
     let result = planned.map_output(|plan| plan.into_output(&raw));
-    for s in &result.stages {
-        tracing::info!(
-            stage = %s.label,
-            changed = s.report.changed,
-            decisions = %s.report.summary(),
-            duration_us = s.duration.as_micros() as u64,
-            "stage"
-        );
-    }
-    for r in &result.repairs {
-        tracing::info!(repair = %r, "repaired");
-    }
-    if !result.findings.is_empty() {
-        tracing::info!(findings = %result.findings.join("; "), "ambiguous");
-    }
+    log_decisions(&result);
     for note in &result.fitted {
         tracing::warn!(note = %note, "response fitted to WorkMail's limits");
     }
@@ -358,6 +344,26 @@ async fn abandon_by<S: MessageSink>(
         Err(_) => tracing::warn!(
             "aborting the cut upload took too long; the bucket's lifecycle rule removes it"
         ),
+    }
+}
+
+/// Every decision of a run, for the logs: each stage's, the repairs, the ambiguities.
+/// Shared by every transport, so a message's log reads the same wherever it came from.
+pub(crate) fn log_decisions<O>(result: &RunOf<O>) {
+    for s in &result.stages {
+        tracing::info!(
+            stage = %s.label,
+            changed = s.report.changed,
+            decisions = %s.report.summary(),
+            duration_us = s.duration.as_micros() as u64,
+            "stage"
+        );
+    }
+    for r in &result.repairs {
+        tracing::info!(repair = %r, "repaired");
+    }
+    if !result.findings.is_empty() {
+        tracing::info!(findings = %result.findings.join("; "), "ambiguous");
     }
 }
 
